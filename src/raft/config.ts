@@ -1,0 +1,110 @@
+import { RaftError } from './errors.js';
+import type { NodeId } from './types.js';
+
+/** The only randomness the core uses: an injected, seeded source. */
+export interface RandomSource {
+  /** An integer in [0, n). */
+  int(n: number): number;
+}
+
+/** A pino-compatible subset; the core logs rare events only (elections, config changes). */
+export interface RaftLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/**
+ * Mutations that break the protocol on purpose. They exist so that tests can
+ * prove the simulator catches real bugs; never set one outside a test.
+ * - `commit-previous-term`: the leader commits entries of earlier terms by
+ *   counting replicas (the bug of Raft §5.4.2 / Figure 8).
+ * - `vote-ignores-log`: votes are granted without the up-to-date log check.
+ */
+export type RaftMutation = 'commit-previous-term' | 'vote-ignores-log';
+
+export interface RaftConfig {
+  id: NodeId;
+  /** Ticks a follower waits without hearing a leader before campaigning; randomized to [t, 2t). */
+  electionTimeoutTicks: number;
+  heartbeatIntervalTicks: number;
+  /** The last index the application has applied (for restarts); 0 to start from the snapshot. */
+  appliedIndex: number;
+  /** Upper bound on the entry bytes of one append message (at least one entry is always sent). */
+  maxMsgBytes: number;
+  /** Upper bound on committed entry bytes handed out in one Ready. */
+  maxCommittedBytesPerReady: number;
+  /** The leader refuses proposals while this many entry bytes are appended but not yet applied. */
+  maxUncommittedBytes: number;
+  /** Largest single entry a proposal may carry. */
+  maxEntryBytes: number;
+  /** Append messages in flight to one follower. */
+  maxInflightMsgs: number;
+  /** Entry bytes in flight to one follower. */
+  maxInflightBytes: number;
+  /** Read index requests waiting for their heartbeat round or for the leader's first commit. */
+  maxPendingReadIndex: number;
+  /** A leader that has not heard from a quorum for an election timeout steps down. */
+  checkQuorum: boolean;
+  /** Candidates first ask whether they could win before disturbing the cluster with a new term. */
+  preVote: boolean;
+  /** Followers drop proposals instead of forwarding them to the leader. */
+  disableProposalForwarding: boolean;
+  /** A leader removed from (or demoted in) the configuration steps down once it applies that change. */
+  stepDownOnRemoval: boolean;
+  random: RandomSource;
+  logger: RaftLogger;
+  mutation: RaftMutation | null;
+}
+
+const silentLogger: RaftLogger = { debug() {}, info() {}, warn() {} };
+
+export const RAFT_CONFIG_DEFAULTS = Object.freeze({
+  electionTimeoutTicks: 10,
+  heartbeatIntervalTicks: 1,
+  appliedIndex: 0,
+  maxMsgBytes: 1024 * 1024,
+  maxCommittedBytesPerReady: 64 * 1024 * 1024,
+  maxUncommittedBytes: 256 * 1024 * 1024,
+  maxEntryBytes: 8 * 1024 * 1024,
+  maxInflightMsgs: 256,
+  maxInflightBytes: 32 * 1024 * 1024,
+  maxPendingReadIndex: 65536,
+  checkQuorum: true,
+  preVote: true,
+  disableProposalForwarding: false,
+  stepDownOnRemoval: true,
+  logger: silentLogger,
+  mutation: null,
+});
+
+export type RaftConfigInput = Partial<RaftConfig> & Pick<RaftConfig, 'id' | 'random'>;
+
+/** Fills defaults and validates; throws RAFT_ERR_INVALID_CONFIG naming the bad field. */
+export function validateConfig(input: RaftConfigInput): RaftConfig {
+  const c: RaftConfig = { ...RAFT_CONFIG_DEFAULTS, ...input } as RaftConfig;
+  const bad = (field: string, why: string): never => {
+    throw new RaftError('RAFT_ERR_INVALID_CONFIG', `invalid raft config: ${field} ${why}`);
+  };
+  const positiveInt = (field: keyof RaftConfig): void => {
+    const v = c[field];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) bad(field, `must be a positive integer, got ${String(v)}`);
+  };
+  positiveInt('id');
+  positiveInt('electionTimeoutTicks');
+  positiveInt('heartbeatIntervalTicks');
+  positiveInt('maxMsgBytes');
+  positiveInt('maxCommittedBytesPerReady');
+  positiveInt('maxUncommittedBytes');
+  positiveInt('maxEntryBytes');
+  positiveInt('maxInflightMsgs');
+  positiveInt('maxInflightBytes');
+  positiveInt('maxPendingReadIndex');
+  if (!Number.isSafeInteger(c.appliedIndex) || c.appliedIndex < 0) bad('appliedIndex', 'must be a non-negative integer');
+  if (c.electionTimeoutTicks <= c.heartbeatIntervalTicks) bad('electionTimeoutTicks', 'must be greater than heartbeatIntervalTicks');
+  if (typeof c.random?.int !== 'function') bad('random', 'must provide int(n)');
+  if (c.mutation !== null && c.mutation !== 'commit-previous-term' && c.mutation !== 'vote-ignores-log') {
+    bad('mutation', `unknown mutation ${String(c.mutation)}`);
+  }
+  return c;
+}

@@ -1,0 +1,2 @@
+export { assert, unreachable, AssertionError } from './assert.js';
+export { Prng } from './prng.js';
