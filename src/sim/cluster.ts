@@ -6,7 +6,7 @@
  * must complete operations within a stated bound). Finally the whole client
  * history is checked for linearizability.
  */
-import { type CheckResult, type Operation, checkOperations, kvModel } from '../linearizability/index.js';
+import { type CheckResult, type Operation, checkOperations, describeFailure, kvModel } from '../linearizability/index.js';
 import {
   type ConfChange,
   ConfChangeTransition,
@@ -20,6 +20,7 @@ import {
 } from '../raft/index.js';
 import { AssertionError } from '../util/assert.js';
 import { Prng } from '../util/prng.js';
+import { EventQueue } from './event-queue.js';
 import { InvariantChecker, Violation } from './invariants.js';
 import { CALM_NETWORK, type Partition, SimNetwork, cloneMessage } from './network.js';
 import { type ClientOp, type ClientRequest, type Outcome, SimNode, isMember } from './node.js';
@@ -127,8 +128,6 @@ const FSYNC_MS: [number, number] = [1, 6];
 const PAUSED_INBOX_MAX = 4096;
 const LIVENESS_OPS_PER_CLIENT = 2;
 
-import { EventQueue } from './event-queue.js';
-
 export class SimCluster {
   readonly opts: SimOptions;
   private readonly rng: Prng;
@@ -141,7 +140,8 @@ export class SimCluster {
   private readonly queue = new EventQueue<SimEvent>();
   private readonly clients: ClientState[] = [];
   private readonly history: Operation<KvInput, KvOutput>[] = [];
-  private readonly trace: [number, SimEvent][] = [];
+  /** The last events (ticks left out: they are noise) and notices, for a violation report. */
+  private readonly trace: [number, SimEvent | string][] = [];
   private now = 0;
   private steps = 0;
   private nextReqId = 1;
@@ -152,6 +152,8 @@ export class SimCluster {
   private readonly raftConfig;
   private readonly snapshotPolicy;
   private readonly keys: string[];
+  /** Receives a line for each notable event (elections, crashes, partitions...), for the demo. */
+  onNotice: ((timeMs: number, line: string) => void) | null = null;
   /** Fault intensity of this seed: how often faults strike, and how hard new leaders are hunted. */
   private readonly profile: { faultEveryMs: [number, number]; leaderHunt: number };
   private lastLeader = '';
@@ -233,7 +235,8 @@ export class SimCluster {
 
   // ------------------------------------------------------------------ run
 
-  run(): SimResult {
+  /** Creates the founding members and clients and schedules the phases. */
+  start(): void {
     const voters = Array.from({ length: this.opts.nodes }, (_, i) => i + 1);
     for (const id of voters) {
       const n = this.createNode(id);
@@ -247,30 +250,55 @@ export class SimCluster {
     if (this.opts.faults) this.push(this.faultRng.range(100, 400), { k: 'fault' });
     this.push(this.opts.safetyMs, { k: 'heal' });
     this.push(this.opts.safetyMs + this.opts.livenessMs, { k: 'end' });
+  }
 
+  /**
+   * Processes events up to virtual time `untilMs`, checking the invariants
+   * after each. Throws a Violation (or the core's AssertionError) on failure.
+   */
+  runUntil(untilMs: number): void {
+    while (!this.ended && this.queue.peekTime() <= untilMs) {
+      const item = this.queue.pop()!;
+      this.now = item.time;
+      this.steps++;
+      this.record(item.event);
+      this.handle(item.event);
+      this.checker.afterStep(this.nodes.values());
+      this.watchLeader();
+      if (this.steps >= this.opts.maxSteps) throw new Violation('liveness', `no quiescence after ${this.steps} steps`);
+    }
+    if (!this.ended) this.now = Math.max(this.now, Math.min(untilMs, this.queue.peekTime()));
+  }
+
+  get timeMs(): number {
+    return this.now;
+  }
+
+  get done(): boolean {
+    return this.ended || this.queue.size === 0;
+  }
+
+  /** The whole run: both phases, then the liveness and linearizability verdicts. */
+  run(): SimResult {
     let violation: SimViolation | null = null;
     try {
-      while (!this.ended) {
-        const item = this.queue.pop();
-        if (!item) break;
-        this.now = item.time;
-        this.steps++;
-        this.record(item.event);
-        this.handle(item.event);
-        this.checker.afterStep(this.nodes.values());
-        this.watchLeader();
-        if (this.steps >= this.opts.maxSteps) throw new Violation('liveness', `no quiescence after ${this.steps} steps`);
-      }
-      if (this.livenessMetAt < 0) {
-        const waiting = this.clients.filter((c) => c.okAfterHeal < LIVENESS_OPS_PER_CLIENT).map((c) => c.id);
-        throw new Violation(
-          'liveness',
-          `${this.opts.livenessMs} ms after healing, clients ${waiting.join(',')} have not completed ${LIVENESS_OPS_PER_CLIENT} operations; members: ${this.describeNodes()}`,
-        );
-      }
-      this.checkLinearizable();
+      this.start();
+      this.runUntil(Infinity);
     } catch (e) {
       violation = this.describeFailure(e);
+    }
+    return this.finish(violation);
+  }
+
+  /** Ends a run: liveness and linearizability verdicts (unless a violation already ended it). */
+  finish(violation: SimViolation | null = null): SimResult {
+    if (!violation) {
+      try {
+        this.checkLiveness();
+        this.checkLinearizable();
+      } catch (e) {
+        violation = this.describeFailure(e);
+      }
     }
     this.collectStats();
     return {
@@ -283,18 +311,27 @@ export class SimCluster {
     };
   }
 
-  private describeFailure(e: unknown): SimViolation {
+  private checkLiveness(): void {
+    if (this.livenessMetAt >= 0) return;
+    const waiting = this.clients.filter((c) => c.okAfterHeal < LIVENESS_OPS_PER_CLIENT).map((c) => c.id);
+    throw new Violation(
+      'liveness',
+      `${this.opts.livenessMs} ms after healing, clients ${waiting.join(',')} have not completed ${LIVENESS_OPS_PER_CLIENT} operations; members: ${this.describeNodes()}`,
+    );
+  }
+
+  describeFailure(e: unknown): SimViolation {
     let invariant: string;
     if (e instanceof Violation) invariant = e.invariant;
     else if (e instanceof AssertionError) invariant = 'assertion';
     else invariant = 'exception';
     const err = e as Error;
     const message = invariant === 'exception' ? (err.stack ?? String(e)) : err.message;
-    return { invariant, message, timeMs: this.now, step: this.steps, trace: this.trace.map(([t, ev]) => describeEvent(t, ev)) };
+    return { invariant, message, timeMs: this.now, step: this.steps, trace: this.trace.map(([t, ev]) => (typeof ev === 'string' ? `t=${t} ** ${ev}` : describeEvent(t, ev))) };
   }
 
-  private record(e: SimEvent): void {
-    if (this.opts.traceEvents <= 0) return;
+  private record(e: SimEvent | string): void {
+    if (this.opts.traceEvents <= 0 || (typeof e !== 'string' && e.k === 'tick')) return;
     if (this.trace.length >= this.opts.traceEvents) this.trace.shift();
     this.trace.push([this.now, e]);
   }
@@ -371,6 +408,7 @@ export class SimCluster {
 
   private stopRemoved(n: SimNode): void {
     // A member that applied its own removal shuts down, like etcd does.
+    this.notice(`member ${n.id} applied its own removal and shut down`);
     n.status = 'removed';
     n.rn = null;
   }
@@ -485,7 +523,7 @@ export class SimCluster {
     const result = checkOperations(kvModel, this.history as never, { maxSteps: 2_000_000 });
     this.stats.linearizability = result.verdict;
     if (result.verdict === 'illegal') {
-      throw new Violation('linearizability', `the client history is not linearizable: ${describeCheck(result)}`);
+      throw new Violation('linearizability', `the client history is not linearizable: ${describeFailure(kvModel, result)}`);
     }
   }
 
@@ -507,7 +545,6 @@ export class SimCluster {
    * divergent logs (Figure 8 of the Raft paper) come from.
    */
   private watchLeader(): void {
-    if (this.healed || this.profile.leaderHunt === 0) return;
     const l = this.leader();
     if (!l) return;
     const r = l.rn!.raft;
@@ -521,7 +558,9 @@ export class SimCluster {
     const key = `${l.id}:${r.term}`;
     if (key === this.lastLeader) return;
     this.lastLeader = key;
+    this.notice(`member ${l.id} is leader of term ${r.term}`);
     this.huntAtCommit = null;
+    if (this.healed || !this.opts.faults || this.profile.leaderHunt === 0) return;
     if (!this.faultRng.chance(this.profile.leaderHunt)) return;
     const when = this.faultRng.float();
     if (when < 0.45) this.push(0, { k: 'hunt', leader: l.id, term: r.term });
@@ -580,6 +619,7 @@ export class SimCluster {
     }
     this.net.setPartition(p, ids);
     this.stats.partitions++;
+    this.notice(`network partition: ${JSON.stringify(p)}`);
   }
 
   private roughNetwork(): void {
@@ -605,7 +645,14 @@ export class SimCluster {
     for (const n of this.nodes.values()) if (n.status === 'up' || n.status === 'paused') this.crash(n, this.faultRng.range(20, 600));
   }
 
-  private crash(n: SimNode, downMs: number): void {
+  private notice(line: string): void {
+    this.record(line);
+    this.onNotice?.(this.now, line);
+  }
+
+  /** Crashes a member now (power loss) and restarts it after downMs. */
+  crash(n: SimNode, downMs: number): void {
+    this.notice(`member ${n.id} crashed (restart in ${downMs} ms)`);
     n.crash(this.diskRng, 0.5);
     this.stats.crashes++;
     this.push(downMs, { k: 'restart', node: n.id });
@@ -615,6 +662,7 @@ export class SimCluster {
     const n = this.nodes.get(id);
     if (!n || n.status !== 'crashed') return;
     this.startNode(n);
+    this.notice(`member ${id} restarted from its disk (term ${n.rn!.raft.term}, commit ${n.rn!.raft.log.committed})`);
   }
 
   private pauseOne(): void {
@@ -697,6 +745,7 @@ export class SimCluster {
   /** The liveness phase begins: every fault is repaired. */
   private heal(): void {
     this.healed = true;
+    if (this.opts.faults) this.notice('all faults healed: the liveness phase begins');
     this.net.heal();
     this.net.faults = { ...CALM_NETWORK };
     for (const n of this.nodes.values()) {
@@ -732,10 +781,6 @@ export class SimCluster {
   members(): SimNode[] {
     return [...this.nodes.values()].filter((n) => n.status === 'up' && isMember(n.confState, n.id));
   }
-}
-
-function describeCheck(r: CheckResult): string {
-  return JSON.stringify(r).slice(0, 600);
 }
 
 export function describeEvent(t: number, e: SimEvent): string {
