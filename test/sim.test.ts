@@ -23,11 +23,14 @@ test('a time-bounded batch of seeds (3 and 5 members) shows no violation', (t) =
   }
 });
 
-// Each injected bug must be found within this many seeds (the first finds, measured: seed 42, 3 and 36).
+// Each injected bug must be found within this many seeds. Measured over seeds 1-600: the
+// Figure 8 commit bug at 42, 101, 167, 280, 509; vote-ignores-log at 1, 2, 3, ...; ack
+// before fsync at 14, 59, 114, ... A change to the simulator that makes these rarer
+// weakens it: look before raising a bound.
 for (const [bug, maxSeeds] of [
   ['commit-previous-term', 400],
-  ['vote-ignores-log', 100],
-  ['send-before-sync', 300],
+  ['vote-ignores-log', 50],
+  ['send-before-sync', 200],
 ] as const) {
   test(`the simulator catches an injected bug: ${bug}`, (t) => {
     const s = runBatch({

@@ -322,9 +322,13 @@ export class Raft {
   }
 
   private hasUnappliedConfChanges(): boolean {
-    if (this.log.applied >= this.log.committed) return false;
-    const ents = this.log.slice(this.log.applied + 1, this.log.committed + 1, this.cfg.maxCommittedBytesPerReady);
-    for (const e of ents) if (e.type === EntryType.ConfChange) return true;
+    // Scanned in pages so that a long unapplied tail is never loaded at once.
+    const hi = this.log.committed + 1;
+    for (let lo = this.log.applied + 1; lo < hi; ) {
+      const page = this.log.slice(lo, hi, this.cfg.maxCommittedBytesPerReady);
+      for (const e of page) if (e.type === EntryType.ConfChange) return true;
+      lo += page.length;
+    }
     return false;
   }
 
@@ -599,7 +603,8 @@ export class Raft {
         return this.dropProposal(m, 'entry-too-large', `entry of ${e.data.length} bytes exceeds maxEntryBytes ${this.cfg.maxEntryBytes}`);
       }
       if (e.type !== EntryType.ConfChange) continue;
-      const refused = this.confChangeRefusal(e.data);
+      // Only one change may be pending, counting one accepted earlier in this batch.
+      const refused = confIndex !== 0 ? 'another configuration change is in the same proposal' : this.confChangeRefusal(e.data);
       if (refused === null) {
         confIndex = this.log.lastIndex() + i + 1;
         continue;

@@ -97,7 +97,7 @@ type SimEvent =
   | { k: 'synced'; node: NodeId; inc: number }
   | { k: 'request'; node: NodeId; req: ClientRequest }
   | { k: 'reply'; req: ClientRequest; outcome: Outcome }
-  | { k: 'timeout'; client: number; reqId: number }
+  | { k: 'timeout'; client: number; reqId: number; attempt: number }
   | { k: 'issue'; client: number }
   | { k: 'fault' }
   | { k: 'restart'; node: NodeId }
@@ -115,7 +115,7 @@ type KvOutput = { value?: string | null; ok?: boolean };
 interface ClientState {
   id: number;
   seq: number;
-  inflight: { req: ClientRequest; call: number } | null;
+  inflight: { req: ClientRequest; call: number; attempts: number } | null;
   okAfterHeal: number;
   /** The last value this client saw per key (to build plausible compare-and-sets). */
   seen: Map<string, string | null>;
@@ -123,6 +123,8 @@ interface ClientState {
 
 const TICK_MS = 10;
 const CLIENT_TIMEOUT_MS = 800;
+/** Tries per operation before its outcome is recorded as unknown. */
+const CLIENT_ATTEMPTS = 3;
 const CLIENT_LINK_MS: [number, number] = [1, 4];
 const FSYNC_MS: [number, number] = [1, 6];
 const PAUSED_INBOX_MAX = 4096;
@@ -351,7 +353,7 @@ export class SimCluster {
       case 'reply':
         return this.onReply(e.req, e.outcome);
       case 'timeout':
-        return this.onTimeout(e.client, e.reqId);
+        return this.onTimeout(e.client, e.reqId, e.attempt);
       case 'issue':
         return this.issue(e.client);
       case 'fault':
@@ -445,11 +447,23 @@ export class SimCluster {
       const expected = r.chance(0.7) && seen !== undefined ? seen : r.chance(0.5) ? null : this.randomValue(key);
       op = { kind: 'cas', key, expected, value };
     }
-    const req: ClientRequest = { reqId: this.nextReqId++, client: c.id, seq: c.seq, op };
-    c.inflight = { req, call: this.now };
+    const req: ClientRequest = { reqId: this.nextReqId++, client: c.id, seq: c.seq, attempt: 0, op };
+    c.inflight = { req, call: this.now, attempts: 0 };
+    this.attempt(c);
+  }
+
+  /**
+   * Sends (or resends) the client's operation. Retries carry the same client
+   * and sequence number, so the state machine applies the write at most once
+   * and answers a retry of an applied write with its first result.
+   */
+  private attempt(c: ClientState): void {
+    const inflight = c.inflight!;
+    inflight.attempts++;
+    const req = { ...inflight.req, attempt: inflight.attempts };
     const target = this.pickTarget();
-    if (target !== undefined) this.push(r.range(...CLIENT_LINK_MS), { k: 'request', node: target, req });
-    this.push(CLIENT_TIMEOUT_MS, { k: 'timeout', client: c.id, reqId: req.reqId });
+    if (target !== undefined) this.push(this.clientRng.range(...CLIENT_LINK_MS), { k: 'request', node: target, req });
+    this.push(CLIENT_TIMEOUT_MS, { k: 'timeout', client: c.id, reqId: req.reqId, attempt: req.attempt });
   }
 
   private randomValue(key: string): string | null {
@@ -471,11 +485,19 @@ export class SimCluster {
     const c = this.clients[req.client - 1]!;
     if (!c.inflight || c.inflight.req.reqId !== req.reqId) return; // too late: already timed out
     const call = c.inflight.call;
-    c.inflight = null;
     if (!outcome.ok) {
+      if (req.attempt !== c.inflight.attempts) return; // a stale try's refusal
+      if (req.op.kind !== 'get' && req.attempt > 1) {
+        // This try was refused, but an earlier one may still take effect.
+        if (req.attempt < CLIENT_ATTEMPTS) this.attempt(c);
+        else this.giveUp(c);
+        return;
+      }
       // Definitely not applied: it is not part of the history.
+      c.inflight = null;
       this.stats.opsFailed++;
     } else {
+      c.inflight = null;
       this.stats.opsOk++;
       const op = req.op;
       let output: KvOutput;
@@ -502,10 +524,15 @@ export class SimCluster {
     this.push(this.clientRng.range(1, 20), { k: 'issue', client: c.id });
   }
 
-  private onTimeout(clientId: number, reqId: number): void {
+  private onTimeout(clientId: number, reqId: number, attempt: number): void {
     const c = this.clients[clientId - 1]!;
-    if (!c.inflight || c.inflight.req.reqId !== reqId) return;
-    const { req, call } = c.inflight;
+    if (!c.inflight || c.inflight.req.reqId !== reqId || c.inflight.attempts !== attempt) return;
+    if (attempt < CLIENT_ATTEMPTS) this.attempt(c);
+    else this.giveUp(c);
+  }
+
+  private giveUp(c: ClientState): void {
+    const { req, call } = c.inflight!;
     c.inflight = null;
     this.stats.opsUnknown++;
     // Outcome unknown: it may take effect at any time after its call, or never.

@@ -27,18 +27,28 @@ export function decodeCommand(data: Uint8Array): KvCommand {
 
 export class KvStateMachine {
   private data = new Map<string, string>();
-  /** The last sequence number applied per client. */
-  private sessions = new Map<number, number>();
+  /** Per client: the last sequence number applied and its result (Raft thesis §6.3 sessions). */
+  private sessions = new Map<number, { seq: number; result: KvResult }>();
 
   get(key: string): string | null {
     return this.data.get(key) ?? null;
   }
 
-  /** Applies a command; returns null for a duplicate or a stale retry, which has no effect. */
-  apply(c: KvCommand): KvResult | null {
-    const last = this.sessions.get(c.client) ?? -1;
-    if (c.seq <= last) return null;
-    this.sessions.set(c.client, c.seq);
+  /**
+   * Applies a command at most once per (client, seq). A retry of the last
+   * command gets its first result again (`duplicate`); an older one has no
+   * effect and no result (null): its client has moved on.
+   */
+  apply(c: KvCommand): { result: KvResult; duplicate: boolean } | null {
+    const last = this.sessions.get(c.client);
+    if (last && c.seq < last.seq) return null;
+    if (last && c.seq === last.seq) return { result: last.result, duplicate: true };
+    const result = this.execute(c);
+    this.sessions.set(c.client, { seq: c.seq, result });
+    return { result, duplicate: false };
+  }
+
+  private execute(c: KvCommand): KvResult {
     if (c.kind === 'put') {
       this.data.set(c.key, c.value);
       return { kind: 'put' };
@@ -59,7 +69,7 @@ export class KvStateMachine {
       this.sessions = new Map();
       return;
     }
-    const s = JSON.parse(dec.decode(data)) as { data: [string, string][]; sessions: [number, number][] };
+    const s = JSON.parse(dec.decode(data)) as { data: [string, string][]; sessions: [number, { seq: number; result: KvResult }][] };
     this.data = new Map(s.data);
     this.sessions = new Map(s.sessions);
   }

@@ -35,6 +35,8 @@ export interface ClientRequest {
   reqId: number;
   client: number;
   seq: number;
+  /** Which try this is (1, 2, ...): every try has the same reqId, client and seq. */
+  attempt: number;
   op: ClientOp;
 }
 
@@ -239,7 +241,9 @@ export class SimNode {
     }
     if (rd.entries.length > 0) {
       storage.append(rd.entries);
-      this.env.checker.persisted(this.id, rd.entries, (i) => rn.raft.log.termOrUndefined(i));
+      // Terms as persisted: the in-memory log may already have replaced these
+      // entries (a newer leader's arrived while they were being written).
+      this.env.checker.persisted(this.id, rd.entries, (i) => storedTerm(storage, i));
     }
     if (rd.hardState) storage.setHardState(rd.hardState);
     if (!this.sentEarly) for (const m of rd.messages) this.env.send(m);
@@ -265,12 +269,13 @@ export class SimNode {
       }
       if (e.data.length === 0) continue;
       const cmd = decodeCommand(e.data);
-      const result = this.sm.apply(cmd);
+      const applied = this.sm.apply(cmd);
       const pending = this.pendingWrites.get(cmd.id);
       if (!pending) continue;
       this.pendingWrites.delete(cmd.id);
-      if (result === null) continue; // a duplicate; the first application answered
+      if (applied === null) continue; // superseded: the client has moved on
       this.env.checker.acknowledged(e.index, pending.data);
+      const { result } = applied;
       this.env.reply(pending.req, { ok: true, value: null, casOk: result.kind === 'cas' ? result.ok : true });
     }
   }
@@ -303,6 +308,11 @@ export class SimNode {
     if (compactTo >= storage.firstIndex()) storage.compact(compactTo);
     this.disk.write({ hardState: null, entries: [], snapshot: snap, discardLog: false });
   }
+}
+
+function storedTerm(storage: MemoryStorage, index: number): number | undefined {
+  if (index < storage.firstIndex() - 1 || index > storage.lastIndex()) return undefined;
+  return storage.term(index);
 }
 
 export function requestContext(reqId: number): Uint8Array {
