@@ -80,29 +80,54 @@ export const RAFT_CONFIG_DEFAULTS = Object.freeze({
 
 export type RaftConfigInput = Partial<RaftConfig> & Pick<RaftConfig, 'id' | 'random'>;
 
-/** Fills defaults and validates; throws RAFT_ERR_INVALID_CONFIG naming the bad field. */
+/**
+ * Upper bounds that keep a misconfiguration from exhausting memory: the
+ * inflight window is preallocated per follower, and read requests are queued.
+ */
+export const RAFT_CONFIG_LIMITS = Object.freeze({
+  maxInflightMsgs: 1 << 16,
+  maxPendingReadIndex: 1 << 20,
+  electionTimeoutTicks: 1 << 20,
+});
+
+/**
+ * Fills defaults and validates; throws RAFT_ERR_INVALID_CONFIG naming the bad
+ * field. A field given as undefined takes its default, like an absent one.
+ */
 export function validateConfig(input: RaftConfigInput): RaftConfig {
-  const c: RaftConfig = { ...RAFT_CONFIG_DEFAULTS, ...input } as RaftConfig;
+  const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  const c: RaftConfig = { ...RAFT_CONFIG_DEFAULTS, ...given } as RaftConfig;
   const bad = (field: string, why: string): never => {
     throw new RaftError('RAFT_ERR_INVALID_CONFIG', `invalid raft config: ${field} ${why}`);
   };
-  const positiveInt = (field: keyof RaftConfig): void => {
+  const positiveInt = (field: keyof RaftConfig, max = Number.MAX_SAFE_INTEGER): void => {
     const v = c[field];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) bad(field, `must be a positive integer, got ${String(v)}`);
+    if ((v as number) > max) bad(field, `must be at most ${max}, got ${String(v)}`);
+  };
+  const bool = (field: keyof RaftConfig): void => {
+    if (typeof c[field] !== 'boolean') bad(field, `must be a boolean, got ${String(c[field])}`);
   };
   positiveInt('id');
-  positiveInt('electionTimeoutTicks');
+  positiveInt('electionTimeoutTicks', RAFT_CONFIG_LIMITS.electionTimeoutTicks);
   positiveInt('heartbeatIntervalTicks');
   positiveInt('maxMsgBytes');
   positiveInt('maxCommittedBytesPerReady');
   positiveInt('maxUncommittedBytes');
   positiveInt('maxEntryBytes');
-  positiveInt('maxInflightMsgs');
+  positiveInt('maxInflightMsgs', RAFT_CONFIG_LIMITS.maxInflightMsgs);
   positiveInt('maxInflightBytes');
-  positiveInt('maxPendingReadIndex');
+  positiveInt('maxPendingReadIndex', RAFT_CONFIG_LIMITS.maxPendingReadIndex);
+  bool('checkQuorum');
+  bool('preVote');
+  bool('disableProposalForwarding');
+  bool('stepDownOnRemoval');
   if (!Number.isSafeInteger(c.appliedIndex) || c.appliedIndex < 0) bad('appliedIndex', 'must be a non-negative integer');
   if (c.electionTimeoutTicks <= c.heartbeatIntervalTicks) bad('electionTimeoutTicks', 'must be greater than heartbeatIntervalTicks');
   if (typeof c.random?.int !== 'function') bad('random', 'must provide int(n)');
+  if (typeof c.logger?.info !== 'function' || typeof c.logger.warn !== 'function' || typeof c.logger.debug !== 'function') {
+    bad('logger', 'must provide debug, info and warn');
+  }
   if (c.mutation !== null && c.mutation !== 'commit-previous-term' && c.mutation !== 'vote-ignores-log') {
     bad('mutation', `unknown mutation ${String(c.mutation)}`);
   }

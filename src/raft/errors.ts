@@ -20,7 +20,9 @@ export type RaftErrorCode =
   /** A response from a node that is not in the configuration. */
   | 'RAFT_ERR_STEP_PEER_NOT_FOUND'
   | 'RAFT_ERR_INVALID_CONFIG'
-  | 'RAFT_ERR_INVALID_CONF_CHANGE';
+  | 'RAFT_ERR_INVALID_CONF_CHANGE'
+  /** A read index context must be non-empty, at most MAX_READ_CONTEXT_BYTES, and unique among pending reads. */
+  | 'RAFT_ERR_INVALID_READ_CONTEXT';
 
 export type ProposalDroppedReason =
   | 'no-leader'
@@ -30,6 +32,7 @@ export type ProposalDroppedReason =
   | 'entry-too-large'
   | 'not-in-configuration'
   | 'conf-change-pending'
+  | 'invalid-conf-change'
   | 'not-leader';
 
 export class RaftError extends Error {

@@ -3,7 +3,7 @@
  * RawNode, with in-memory storage. The durable LevelDB storage and the gRPC
  * transport build on these interfaces.
  */
-export { RawNode, type Status, type ProgressStatus } from './raw-node.js';
+export { RawNode, MAX_READ_CONTEXT_BYTES, type Status, type ProgressStatus } from './raw-node.js';
 export { CAMPAIGN_TRANSFER, CampaignType } from './raft.js';
 export {
   type RaftConfig,
@@ -12,6 +12,7 @@ export {
   type RaftMutation,
   type RandomSource,
   RAFT_CONFIG_DEFAULTS,
+  RAFT_CONFIG_LIMITS,
   validateConfig,
 } from './config.js';
 export { RaftError, type RaftErrorCode, type ProposalDroppedReason, isRaftError } from './errors.js';

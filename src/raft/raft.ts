@@ -43,6 +43,11 @@ import {
 /** Marks a vote request caused by a leadership transfer: it overrides leader stickiness. */
 export const CAMPAIGN_TRANSFER: Uint8Array = new TextEncoder().encode('CampaignTransfer');
 
+interface ConfChangeRefusal {
+  reason: ProposalDroppedReason;
+  detail: string;
+}
+
 export enum CampaignType {
   PreElection = 0,
   Election = 1,
@@ -161,8 +166,7 @@ export class Raft {
     this.pendingConfIndex = this.log.lastIndex();
     // An empty entry of our own term: committing it commits everything before
     // it (§5.4.2) and lets read index requests be served.
-    const ok = this.appendEntry([{ term: 0, index: 0, type: EntryType.Normal, data: EMPTY_BYTES }]);
-    assert(ok, 'the empty leader entry must never be refused');
+    this.appendEntry([{ term: 0, index: 0, type: EntryType.Normal, data: EMPTY_BYTES }], true);
     this.cfg.logger.info({ member: this.id, term: this.term }, 'became leader');
   }
 
@@ -604,12 +608,13 @@ export class Raft {
       }
       if (e.type !== EntryType.ConfChange) continue;
       // Only one change may be pending, counting one accepted earlier in this batch.
-      const refused = confIndex !== 0 ? 'another configuration change is in the same proposal' : this.confChangeRefusal(e.data);
+      const refused: ConfChangeRefusal | null =
+        confIndex !== 0 ? { reason: 'conf-change-pending', detail: 'another configuration change is in the same proposal' } : this.confChangeRefusal(e.data);
       if (refused === null) {
         confIndex = this.log.lastIndex() + i + 1;
         continue;
       }
-      if (m.from === this.id || m.from === NONE) throw proposalDropped('conf-change-pending', refused);
+      if (m.from === this.id || m.from === NONE) throw proposalDropped(refused.reason, refused.detail);
       // A forwarded change we must refuse becomes a no-op, keeping the batch's indexes.
       ents[i] = { term: 0, index: 0, type: EntryType.Normal, data: EMPTY_BYTES };
     }
@@ -621,35 +626,42 @@ export class Raft {
   }
 
   /** Why a proposed conf change cannot be accepted now, or null if it can. */
-  private confChangeRefusal(data: Uint8Array): string | null {
+  private confChangeRefusal(data: Uint8Array): ConfChangeRefusal | null {
     let cc: ConfChange;
     try {
       cc = decodeConfChange(data);
     } catch (e) {
-      return (e as Error).message;
+      return { reason: 'invalid-conf-change', detail: (e as Error).message };
     }
     if (this.pendingConfIndex > this.log.applied) {
-      return `a configuration change at index ${this.pendingConfIndex} is not applied yet (applied ${this.log.applied})`;
+      return {
+        reason: 'conf-change-pending',
+        detail: `a configuration change at index ${this.pendingConfIndex} is not applied yet (applied ${this.log.applied})`,
+      };
     }
     const joint = this.trk.config.voters.isJoint();
     const leave = isLeaveJoint(cc);
-    if (joint && !leave) return 'must leave the joint configuration first';
-    if (!joint && leave) return 'not in a joint configuration';
+    if (joint && !leave) return { reason: 'invalid-conf-change', detail: 'must leave the joint configuration first' };
+    if (!joint && leave) return { reason: 'invalid-conf-change', detail: 'not in a joint configuration' };
     // No change is pending, so this is the configuration it will be applied to.
     try {
       new Changer(this.trk, this.log.lastIndex()).apply(cc);
     } catch (e) {
-      if (isRaftError(e, 'RAFT_ERR_INVALID_CONF_CHANGE')) return e.message;
+      if (isRaftError(e, 'RAFT_ERR_INVALID_CONF_CHANGE')) return { reason: 'invalid-conf-change', detail: e.message };
       throw e;
     }
     return null;
   }
 
-  /** Appends entries of the current term (copies: callers' objects are never mutated). */
-  private appendEntry(es: readonly Entry[]): boolean {
+  /**
+   * Appends entries of the current term (copies: callers' objects are never
+   * mutated). `internal` entries (the leader's own bookkeeping) bypass the
+   * uncommitted-bytes limit, which is there to push back on clients.
+   */
+  private appendEntry(es: readonly Entry[], internal = false): boolean {
     const bytes = entriesPayloadBytes(es);
     // At least one proposal is always let through, however large.
-    if (this.uncommittedBytes > 0 && bytes > 0 && this.uncommittedBytes + bytes > this.cfg.maxUncommittedBytes) return false;
+    if (!internal && this.uncommittedBytes > 0 && bytes > 0 && this.uncommittedBytes + bytes > this.cfg.maxUncommittedBytes) return false;
     this.uncommittedBytes += bytes;
     const li = this.log.lastIndex();
     const out: Entry[] = new Array(es.length);
@@ -884,8 +896,7 @@ export class Raft {
     this.uncommittedBytes = bytes >= this.uncommittedBytes ? 0 : this.uncommittedBytes - bytes;
     if (this.trk.config.autoLeave && index >= this.pendingConfIndex) {
       // The joint configuration is applied and asked to be left on its own.
-      const ok = this.appendEntry([{ term: 0, index: 0, type: EntryType.ConfChange, data: encodeConfChange(LEAVE_JOINT) }]);
-      if (!ok) return; // over the uncommitted limit; retried at the next apply
+      this.appendEntry([{ term: 0, index: 0, type: EntryType.ConfChange, data: encodeConfChange(LEAVE_JOINT) }], true);
       this.pendingConfIndex = this.log.lastIndex();
       this.bcastAppend();
       this.cfg.logger.info({ member: this.id, index: this.pendingConfIndex }, 'proposed leaving the joint configuration');

@@ -65,6 +65,9 @@ export interface Status {
   progress: Map<NodeId, ProgressStatus> | null;
 }
 
+/** Read contexts are request ids; a bound keeps a heartbeat small. */
+export const MAX_READ_CONTEXT_BYTES = 256;
+
 export class RawNode {
   readonly raft: Raft;
   private prevSoftState: SoftState;
@@ -146,9 +149,16 @@ export class RawNode {
   /**
    * Requests a linearizable read point. The answer arrives as a ReadState with
    * the same context in a later Ready; serve the read once applied ≥ its index.
-   * Throws RAFT_ERR_READ_INDEX_DROPPED when no leader is known or limits are hit.
+   * The context must be unique among pending reads (a duplicate is merged with
+   * the first). Throws RAFT_ERR_READ_INDEX_DROPPED when no leader is known or
+   * limits are hit, RAFT_ERR_INVALID_READ_CONTEXT for an empty or huge context.
    */
   readIndex(context: Uint8Array): void {
+    // The context is how the answer is matched to the request, and a
+    // heartbeat round is keyed by it: it must identify this request alone.
+    if (context.length === 0 || context.length > MAX_READ_CONTEXT_BYTES) {
+      throw new RaftError('RAFT_ERR_INVALID_READ_CONTEXT', `a read context must have 1 to ${MAX_READ_CONTEXT_BYTES} bytes, got ${context.length}`);
+    }
     this.raft.step(newMessage({ type: MessageType.ReadIndex, from: this.raft.id, context }));
   }
 

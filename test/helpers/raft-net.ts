@@ -6,6 +6,7 @@
  */
 import {
   type ConfChange,
+  type ConfState,
   type Entry,
   EntryType,
   MemoryStorage,
@@ -26,6 +27,8 @@ export interface TestNode {
   applied: string[];
   appliedEntries: Entry[];
   readStates: { index: number; context: string }[];
+  /** The membership returned by each applyConfChange, in order. */
+  confStates: ConfState[];
 }
 
 export type Filter = (m: Message) => boolean;
@@ -56,9 +59,21 @@ export class TestNet {
 
   addNode(id: number, storage: MemoryStorage = new MemoryStorage()): TestNode {
     const rn = new RawNode({ id, random: this.rng.fork(), ...this.configure(id) }, storage);
-    const node: TestNode = { id, rn, storage, applied: [], appliedEntries: [], readStates: [] };
+    const node: TestNode = { id, rn, storage, applied: [], appliedEntries: [], readStates: [], confStates: [] };
     this.nodes.set(id, node);
     return node;
+  }
+
+  /**
+   * A crash and restart: a new RawNode over the same storage (everything in
+   * handled Readies is durable; anything not yet handled is lost), resuming
+   * after the entries the node had applied.
+   */
+  restart(id: number): TestNode {
+    const n = this.node(id);
+    const appliedIndex = n.rn.raft.log.applied;
+    n.rn = new RawNode({ id, random: this.rng.fork(), ...this.configure(id), appliedIndex }, n.storage);
+    return n;
   }
 
   node(id: number): TestNode {
@@ -128,7 +143,7 @@ export class TestNet {
     for (const rs of rd.readStates) n.readStates.push({ index: rs.index, context: text(rs.context) });
     for (const e of rd.committedEntries) {
       n.appliedEntries.push(e);
-      if (e.type === EntryType.ConfChange) n.rn.applyConfChange(decodeConfChange(e.data));
+      if (e.type === EntryType.ConfChange) n.confStates.push(n.rn.applyConfChange(decodeConfChange(e.data)));
       else if (e.data.length > 0) n.applied.push(text(e.data));
     }
     n.rn.advance(rd);
@@ -161,6 +176,22 @@ export class TestNet {
       for (const m of msgs) this.deliver(m);
     }
     throw new Error('stabilize: no quiescence');
+  }
+
+  /**
+   * One round of stabilize(): every node handles its Ready, then the messages
+   * are delivered. Returns the messages that were sent (delivered or not).
+   */
+  round(): Message[] {
+    const msgs: Message[] = [];
+    for (const id of this.nodes.keys()) msgs.push(...this.processReady(id));
+    for (const m of msgs) this.deliver(m);
+    return msgs;
+  }
+
+  /** Ticks every listed node n times. */
+  tickAll(ids: readonly number[], n = 1): void {
+    for (let i = 0; i < n; i++) for (const id of ids) this.node(id).rn.tick();
   }
 
   leaders(): number[] {
