@@ -1,7 +1,7 @@
 import test from 'ava';
 import { EventQueue } from '../src/sim/event-queue.js';
 import { runBatch, runSeed, SimDisk, SimNetwork, InvariantChecker, Violation } from '../src/sim/index.js';
-import { EntryType, MessageType, newMessage } from '../src/raft/index.js';
+import { EntryType, MemoryStorage, MessageType, RawNode, StateType, newMessage } from '../src/raft/index.js';
 import { Prng } from '../src/util/prng.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -136,6 +136,26 @@ test('invariants: applying an entry nobody committed is a state machine safety v
   t.is(v?.invariant, 'state-machine-safety');
   const w = t.throws(() => c.acknowledged(3, bytes('x')), { instanceOf: Violation });
   t.is(w?.invariant, 'acknowledged-write-lost');
+});
+
+test('invariants: leader completeness binds leaders of later terms only', (t) => {
+  const c = new InvariantChecker();
+  const node = (id: number, last: number, term: number, commit: number, leader: boolean) => {
+    const storage = MemoryStorage.bootstrap([1, 2, 3]);
+    storage.append(Array.from({ length: last - 1 }, (_, k) => entry(k + 2, 2)));
+    storage.setHardState({ term, vote: 0, commit });
+    const rn = new RawNode({ id, random: new Prng(id) }, storage);
+    if (leader) rn.raft.state = StateType.Leader;
+    return { id, rn, incarnation: 1 };
+  };
+  // Member 1, in term 4, has index 5 committed.
+  c.afterStep([node(1, 5, 4, 5, false)]);
+  // A leader of stale term 3 that lacks it is allowed...
+  t.notThrows(() => c.afterStep([node(2, 3, 3, 1, true)]));
+  // ...a leader of term 5 is not.
+  const v = t.throws(() => c.afterStep([node(3, 3, 5, 1, true)]), { instanceOf: Violation });
+  t.is(v?.invariant, 'leader-completeness');
+  t.regex(v!.message, /no entry at index 4, committed in term 4/);
 });
 
 test('event queue: ordered by time, ties in insertion order', (t) => {

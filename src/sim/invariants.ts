@@ -7,7 +7,9 @@
  * - log matching: two logs with an entry of the same index and term hold the
  *   same entry there, and agree on the term of the entry before it (so, by
  *   induction, on the whole prefix);
- * - leader completeness: a new leader holds every entry known to be committed;
+ * - leader completeness: a new leader holds every entry committed in an
+ *   earlier term (a leader of a stale term may be elected late and lack
+ *   entries committed in newer terms: that is allowed);
  * - state machine safety: no two members commit or apply different entries at
  *   one index;
  * - a member's commit index never moves back (within one process lifetime);
@@ -29,6 +31,12 @@ export class Violation extends Error {
 interface EntryRecord {
   term: number;
   data: Uint8Array;
+  /**
+   * The term in which it was committed, as far as we know: the lowest term
+   * any member was in when seen holding it committed. The true commit term
+   * is never higher, so checking leaders of later terms is always sound.
+   */
+  commitTerm: number;
 }
 
 interface LogRecord {
@@ -130,17 +138,17 @@ export class InvariantChecker {
     const key = `${id}:${term}`;
     if (this.leadersChecked.has(key)) return;
     this.leadersChecked.add(key);
-    // Leader completeness, against everything known committed so far.
+    // Leader completeness, against everything committed in earlier terms.
     const log = rn.raft.log;
-    if (log.lastIndex() < this.maxCommitted) {
-      throw new Violation('leader-completeness', `leader ${id} of term ${term} ends at ${log.lastIndex()} but ${this.maxCommitted} is committed`);
-    }
     for (let i = Math.max(log.firstIndex(), 1); i <= this.maxCommitted; i++) {
       const c = this.committed.get(i);
-      if (!c) continue;
+      if (!c || c.commitTerm >= term) continue;
       const t = log.termOrUndefined(i);
       if (t !== c.term) {
-        throw new Violation('leader-completeness', `leader ${id} of term ${term} has term ${t} at committed index ${i} (committed term ${c.term})`);
+        throw new Violation(
+          'leader-completeness',
+          `leader ${id} of term ${term} has ${t === undefined ? 'no entry' : `term ${t}`} at index ${i}, committed in term ${c.commitTerm} with term ${c.term}`,
+        );
       }
     }
   }
@@ -160,12 +168,15 @@ export class InvariantChecker {
     const lo = Math.max(before + 1, log.firstIndex());
     if (lo > now) return;
     const ents = log.slice(lo, now + 1, Number.MAX_SAFE_INTEGER);
+    const observedTerm = rn.raft.term;
     for (const e of ents) {
       const c = this.committed.get(e.index);
       if (!c) {
-        this.committed.set(e.index, { term: e.term, data: e.data });
+        this.committed.set(e.index, { term: e.term, data: e.data, commitTerm: observedTerm });
         if (e.index > this.maxCommitted) this.maxCommitted = e.index;
-      } else if (c.term !== e.term || !bytesEqual(c.data, e.data)) {
+      } else if (c.term === e.term && bytesEqual(c.data, e.data)) {
+        if (observedTerm < c.commitTerm) c.commitTerm = observedTerm;
+      } else {
         throw new Violation(
           'state-machine-safety',
           `member ${n.id} committed (${e.index}, term ${e.term}) but (${e.index}, term ${c.term}) was committed before`,
