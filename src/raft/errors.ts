@@ -22,7 +22,13 @@ export type RaftErrorCode =
   | 'RAFT_ERR_INVALID_CONFIG'
   | 'RAFT_ERR_INVALID_CONF_CHANGE'
   /** A read index context must be non-empty, at most MAX_READ_CONTEXT_BYTES, and unique among pending reads. */
-  | 'RAFT_ERR_INVALID_READ_CONTEXT';
+  | 'RAFT_ERR_INVALID_READ_CONTEXT'
+  /** A message from the network could not be decoded, or came from another cluster. */
+  | 'RAFT_ERR_BAD_MESSAGE'
+  /** The log on disk cannot be read back (a torn or foreign file). */
+  | 'RAFT_ERR_CORRUPT_LOG'
+  /** The node is stopped or stopping. */
+  | 'RAFT_ERR_STOPPED';
 
 export type ProposalDroppedReason =
   | 'no-leader'
