@@ -38,8 +38,12 @@ const enum OpKind {
   Txn = 4,
 }
 
-/** Nesting bound for txn inside txn (etcd has none; we keep the decoder's stack bounded). */
-const MAX_TXN_DEPTH = 16;
+/**
+ * Nesting bound for txn inside txn, the same as the API's (convert.ts
+ * TXN_NESTING_DEPTH_MAX): etcd has none beyond its 128 ops; we keep the
+ * decoder's recursion bounded.
+ */
+const MAX_TXN_DEPTH = 128;
 
 export class CommandCodecError extends Error {
   override readonly name = 'CommandCodecError';
