@@ -60,7 +60,9 @@ function txn(depth: number): TxnRequest {
 
 function command(): StoreCommand {
   const id = rng.int(2 ** 50);
-  switch (rng.int(7)) {
+  switch (rng.int(8)) {
+    case 7:
+      return { id, memberAttributes: { memberId: n(), name: `m${rng.int(9)}`, clientURLs: [`http://127.0.0.1:${rng.int(65536)}`] } };
     case 0:
       return { id, put: { key: bytes(), value: bytes(100), lease: n(), prevKv: rng.chance(0.5), ignoreValue: false, ignoreLease: rng.chance(0.5) } };
     case 1:

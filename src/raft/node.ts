@@ -318,7 +318,9 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
       this.o.onConfChange?.(cc, this.confState);
     }
     await this.o.stateMachine.apply(entries);
-    this.applied = entries[entries.length - 1]!.index;
+    // After a snapshot the state machine may be ahead of the log (it skips
+    // entries it already holds): applied never moves back.
+    this.applied = Math.max(this.applied, entries[entries.length - 1]!.index);
   }
 
   private notifyApplied(): void {

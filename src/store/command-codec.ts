@@ -20,6 +20,8 @@ import type {
 } from './types.js';
 
 const VERSION = 1;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
 
 const enum Kind {
   Put = 1,
@@ -29,6 +31,7 @@ const enum Kind {
   LeaseGrant = 5,
   LeaseRevoke = 6,
   LeaseCheckpoint = 7,
+  MemberAttributes = 8,
 }
 
 const enum OpKind {
@@ -183,6 +186,13 @@ export function encodeCommand(c: StoreCommand): Uint8Array {
     w.u8(Kind.LeaseRevoke);
     w.num(c.id);
     w.num(c.leaseRevoke.id);
+  } else if ('memberAttributes' in c) {
+    w.u8(Kind.MemberAttributes);
+    w.num(c.id);
+    w.num(c.memberAttributes.memberId);
+    w.bytes(enc.encode(c.memberAttributes.name));
+    w.u32(c.memberAttributes.clientURLs.length);
+    for (const u of c.memberAttributes.clientURLs) w.bytes(enc.encode(u));
   } else {
     w.u8(Kind.LeaseCheckpoint);
     w.num(c.id);
@@ -226,6 +236,15 @@ export function decodeCommand(data: Uint8Array): StoreCommand {
       const checkpoints = [];
       for (let i = 0; i < n; i++) checkpoints.push({ id: r.num(), remainingTtl: r.num() });
       c = { id, leaseCheckpoint: { checkpoints } };
+      break;
+    }
+    case Kind.MemberAttributes: {
+      const memberId = r.num();
+      const name = dec.decode(r.bytes());
+      const n = r.count();
+      const clientURLs: string[] = [];
+      for (let i = 0; i < n; i++) clientURLs.push(dec.decode(r.bytes()));
+      c = { id, memberAttributes: { memberId, name, clientURLs } };
       break;
     }
     default:

@@ -199,7 +199,15 @@ export type StoreCommand =
   | { id: number; compaction: CompactionRequest }
   | { id: number; leaseGrant: LeaseGrantRequest }
   | { id: number; leaseRevoke: LeaseRevokeRequest }
-  | { id: number; leaseCheckpoint: LeaseCheckpointRequest };
+  | { id: number; leaseCheckpoint: LeaseCheckpointRequest }
+  /** A member publishes its name and client URLs (handled above the MVCC layer). */
+  | { id: number; memberAttributes: MemberAttributesRequest };
+
+export interface MemberAttributesRequest {
+  memberId: number;
+  name: string;
+  clientURLs: string[];
+}
 
 export type StoreResult =
   | { put: PutResponse }

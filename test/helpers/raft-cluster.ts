@@ -111,6 +111,7 @@ export class RaftTestCluster {
         snapshotData: (_m, max) => sm.snapshotData(max),
         reportUnreachable: (p) => node.reportUnreachable(p),
         reportSnapshot: (p, s) => node.reportSnapshot(p, s),
+        members: () => new Uint8Array(0),
       },
     });
     await transport.start();

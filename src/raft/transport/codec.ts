@@ -14,6 +14,8 @@ export const MessageBatchType = root.lookupType('skiff.raft.v1.MessageBatch');
 export const SnapshotChunkType = root.lookupType('skiff.raft.v1.SnapshotChunk');
 export const SnapshotAckType = root.lookupType('skiff.raft.v1.SnapshotAck');
 export const StreamSummaryType = root.lookupType('skiff.raft.v1.StreamSummary');
+export const MembersRequestType = root.lookupType('skiff.raft.v1.MembersRequest');
+export const MembersResponseType = root.lookupType('skiff.raft.v1.MembersResponse');
 export const RAFT_PEER_SERVICE = 'skiff.raft.v1.RaftPeer';
 
 type LongLike = number | { toNumber(): number; high: number; low: number; unsigned?: boolean };

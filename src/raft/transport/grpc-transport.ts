@@ -21,8 +21,11 @@ import {
   type MessageBatch,
   RAFT_PEER_SERVICE,
   type SnapshotChunk,
+  MembersRequestType,
+  MembersResponseType,
   SnapshotAckType,
   StreamSummaryType,
+  num,
   decodeBatch,
   decodeChunk,
   encodeBatch,
@@ -48,6 +51,8 @@ export interface TransportHandler {
   snapshotData(message: Message, maxChunkBytes: number): AsyncIterable<Uint8Array>;
   reportUnreachable(peer: NodeId): void;
   reportSnapshot(peer: NodeId, status: SnapshotStatus): void;
+  /** The member table to give a joining member (opaque bytes). */
+  members(): Uint8Array;
 }
 
 export interface TransportOptions {
@@ -102,7 +107,42 @@ function serviceDefinition(): grpc.ServiceDefinition {
       responseSerialize: (a: { ok: boolean; error: string }) => buf(SnapshotAckType.encode(a).finish()),
       responseDeserialize: (b: Buffer) => SnapshotAckType.decode(b) as unknown as { ok: boolean; error: string },
     },
+    Members: {
+      path: `/${RAFT_PEER_SERVICE}/Members`,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: () => Buffer.alloc(0),
+      requestDeserialize: (b: Buffer) => MembersRequestType.decode(b),
+      responseSerialize: (r: { clusterId: number; members: Uint8Array }) => buf(MembersResponseType.encode(r).finish()),
+      responseDeserialize: (b: Buffer) => {
+        const r = MembersResponseType.decode(b) as unknown as { clusterId: number; members: Uint8Array };
+        return { clusterId: num(r.clusterId), members: r.members };
+      },
+    },
   };
+}
+
+/**
+ * Asks the member listening at peer `url` for its cluster id and member
+ * table (for a member joining an existing cluster). Rejects after timeoutMs.
+ */
+export async function fetchMembers(url: string, timeoutMs: number, tls?: TlsFiles): Promise<{ clusterId: number; members: Uint8Array }> {
+  const Client = grpc.makeGenericClientConstructor(serviceDefinition(), 'RaftPeer');
+  const creds = tls
+    ? grpc.credentials.createSsl(readFileSync(tls.caFile), readFileSync(tls.keyFile), readFileSync(tls.certFile))
+    : grpc.credentials.createInsecure();
+  const client = new Client(peerTarget(url), creds);
+  try {
+    return await new Promise((resolve, reject) => {
+      (client as unknown as { Members(req: object, opts: object, cb: (e: Error | null, r?: { clusterId: number; members: Uint8Array }) => void): void }).Members(
+        {},
+        { deadline: Date.now() + timeoutMs },
+        (e, r) => (e || !r ? reject(e ?? new Error('no answer')) : resolve(r)),
+      );
+    });
+  } finally {
+    client.close();
+  }
 }
 
 /** "http://host:port" or "https://host:port" or "host:port" → host:port. */
@@ -144,6 +184,8 @@ export class GrpcTransport {
     this.server.addService(def, {
       Send: (call: grpc.ServerReadableStream<MessageBatch, unknown>, cb: grpc.sendUnaryData<unknown>) => this.serveStream(call, cb),
       SendSnapshot: (call: grpc.ServerReadableStream<SnapshotChunk, unknown>, cb: grpc.sendUnaryData<unknown>) => void this.serveSnapshot(call, cb),
+      Members: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) =>
+        cb(null, { clusterId: this.opts.clusterId, members: this.opts.handler.members() }),
     });
   }
 

@@ -38,6 +38,10 @@ import { assert } from '../../util/assert.js';
 import { StoreError } from '../errors.js';
 import type { Lease, RangeRequest, RangeResponse, StoreCommand, StoreResult, WatchEvent } from '../types.js';
 import { ApplyBatch, STATE_KEY, dbSizeOf, initialState } from './apply-batch.js';
+import { encodeJson } from './records.js';
+import { metaKey } from './keys.js';
+
+const SYNC_KEY = metaKey('sync');
 import type { LeaseDelta, StoreState } from './apply-batch.js';
 import { Compactor } from './compactor.js';
 import { hashKv } from './hash-kv.js';
@@ -276,6 +280,22 @@ export class MvccStore {
   /** The logical size the quota applies to (deterministic, not the files on disk). */
   dbSizeBytes(): number {
     return dbSizeOf(this.state);
+  }
+
+  /**
+   * Makes everything applied so far durable (apply batches are not synced):
+   * one synced write flushes LevelDB's log, earlier writes included.
+   * Resolves with the applied index that is now durable; the Raft log may be
+   * compacted up to it.
+   */
+  async sync(): Promise<number> {
+    this.assertOpen();
+    await this.applying?.catch(() => undefined);
+    // Everything written before this point is durable once it returns; a
+    // marker key (not the state record) so that a racing apply cannot be undone.
+    const applied = this.state.appliedIndex;
+    await this.db.put(SYNC_KEY, encodeJson({ applied }), { sync: true });
+    return applied;
   }
 
   /** Resolves once a compaction at `revision` is physically done (CompactionRequest.physical). */

@@ -1,0 +1,116 @@
+import test from 'ava';
+import { StoreError } from '../src/store/errors.js';
+import { CompareResult, CompareTarget, type RangeRequest } from '../src/store/types.js';
+import { StoreTestCluster } from './helpers/store-cluster.js';
+
+const b = (s: string) => new TextEncoder().encode(s);
+const s = (u: Uint8Array) => new TextDecoder().decode(u);
+const get = (key: string, extra: Partial<RangeRequest> = {}): RangeRequest => ({
+  key: b(key), rangeEnd: new Uint8Array(0), limit: 0, revision: 0, sortOrder: 0, sortTarget: 0, serializable: false,
+  keysOnly: false, countOnly: false, minModRevision: 0, maxModRevision: 0, minCreateRevision: 0, maxCreateRevision: 0, ...extra,
+});
+const put = (key: string, value: string, lease = 0) => ({ key: b(key), value: b(value), lease, prevKv: true, ignoreValue: false, ignoreLease: false });
+
+test('three members: writes on any member, linearizable reads everywhere, txn, errors', async (t) => {
+  const c = new StoreTestCluster(['a', 'b', 'c']);
+  try {
+    await c.startAll();
+    await c.waitFor(() => c.leader() !== undefined, 'a leader');
+    const follower = [...c.servers.values()].find((x) => !x.isLeader)!;
+    const r1 = await follower.put(put('k', 'v1'));
+    t.is(r1.prevKv, null);
+    const r2 = await c.leader()!.put(put('k', 'v2'));
+    t.is(s(r2.prevKv!.value), 'v1');
+    t.true(r2.revision > r1.revision);
+    // A linearizable read on every member sees the last write at once.
+    for (const m of c.servers.values()) {
+      const g = await m.range(get('k'));
+      t.is(s(g.kvs[0]!.value), 'v2', `member ${m.name}`);
+      t.is(g.kvs[0]!.version, 2);
+    }
+    const txn = await follower.txn({
+      compare: [{ result: CompareResult.Equal, target: CompareTarget.Value, key: b('k'), rangeEnd: new Uint8Array(0), version: 0, createRevision: 0, modRevision: 0, value: b('v2'), lease: 0 }],
+      success: [{ put: put('k', 'v3') }],
+      failure: [],
+    });
+    t.true(txn.succeeded);
+    await t.throwsAsync(follower.txn({ compare: [], success: [{ put: put('x', '1') }, { put: put('x', '2') }], failure: [] }), { instanceOf: StoreError, message: 'etcdserver: duplicate key given in txn request' });
+    await t.throwsAsync(follower.put(put('', 'x')), { message: 'etcdserver: key is not provided' });
+    await t.throwsAsync(follower.put({ ...put('big', ''), value: new Uint8Array(2 * 1024 * 1024) }), { message: 'etcdserver: request is too large' });
+  } finally {
+    await c.close();
+  }
+});
+
+test('leases: grant, keep-alive, time-to-live; expiry revokes the keys', async (t) => {
+  const c = new StoreTestCluster(['a', 'b', 'c']);
+  try {
+    await c.startAll();
+    await c.waitFor(() => c.leader() !== undefined, 'a leader');
+    const leader = c.leader()!;
+    const g = await leader.leaseGrant({ ttl: 1, id: 0 });
+    t.true(g.id > 0);
+    t.is(g.ttl, 1);
+    await leader.put(put('leased', 'x', g.id));
+    const ttl = await leader.leaseKeepAlive(g.id);
+    t.is(ttl, 1);
+    const tl = await leader.leaseTimeToLive(g.id, true);
+    t.deepEqual(tl.keys.map(s), ['leased']);
+    // No keep-alive: the leader revokes it and the key goes away everywhere.
+    await c.waitFor(() => true, 'noop');
+    const deadline = Date.now() + 5000;
+    let gone = false;
+    while (Date.now() < deadline && !gone) {
+      gone = (await leader.range(get('leased'))).kvs.length === 0;
+      if (!gone) await new Promise((r) => setTimeout(r, 100));
+    }
+    t.true(gone, 'the lease expired and its key was deleted');
+    t.deepEqual(await leader.leases(), []);
+    await t.throwsAsync(leader.leaseRevoke(g.id), { message: 'etcdserver: requested lease not found' });
+  } finally {
+    await c.close();
+  }
+});
+
+test('a member restarted from its data dir keeps everything', async (t) => {
+  const c = new StoreTestCluster(['a', 'b', 'c']);
+  try {
+    await c.startAll();
+    await c.waitFor(() => c.leader() !== undefined, 'a leader');
+    for (let i = 0; i < 50; i++) await c.leader()!.put(put(`k${i}`, `v${i}`));
+    const victim = [...c.servers.values()].find((x) => !x.isLeader)!.name;
+    await c.stop(victim);
+    await c.leader()!.put(put('after', 'restart'));
+    const back = await c.start(victim);
+    await c.waitFor(() => back.revision === c.leader()?.revision, 'caught up');
+    const r = await back.range(get('k', { rangeEnd: b('l'), countOnly: true }));
+    t.is(r.count, 50);
+    t.is(s((await back.range(get('after'))).kvs[0]!.value), 'restart');
+  } finally {
+    await c.close();
+  }
+});
+
+test('member add: a new member joins as a learner, catches up by snapshot, is promoted', async (t) => {
+  const c = new StoreTestCluster(['a', 'b', 'c'], { snapshotCount: 20, snapshotCatchUpEntries: 5 });
+  try {
+    await c.startAll();
+    await c.waitFor(() => c.leader() !== undefined, 'a leader');
+    for (let i = 0; i < 60; i++) await c.leader()!.put(put(`k${i}`, `v${i}`));
+    const [port] = await (await import('./helpers/ports.js')).freePorts(1);
+    c.peerPorts.set('d', port!);
+    const added = await c.leader()!.memberAdd([`http://127.0.0.1:${port}`], true);
+    t.true(added.isLearner);
+    const d = await c.start('d', 'existing');
+    t.is(d.memberId, added.id, 'the new member found its id');
+    await c.waitFor(() => d.revision === c.leader()?.revision, 'learner caught up');
+    await c.waitFor(() => d.members().find((m) => m.id === d.memberId)?.name === 'd', 'published its name');
+    await c.leader()!.memberPromote(d.memberId);
+    t.false(c.leader()!.members().find((m) => m.id === d.memberId)!.isLearner);
+    t.is((await d.range(get('k', { rangeEnd: b('l'), countOnly: true }))).count, 60);
+    await c.leader()!.memberRemove(d.memberId);
+    t.is(c.leader()!.members().length, 3);
+  } finally {
+    await c.close();
+  }
+});
