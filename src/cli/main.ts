@@ -6,14 +6,22 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runDemo } from '../sim/index.js';
+import { MASTER_USAGE, masterCommand } from './master.js';
 import { SIM_USAGE, UsageError, simCommand } from './sim.js';
+import { UP_USAGE, upCommand } from './up.js';
 
 const USAGE = `usage: skiff <command> [options]
 
 commands:
+  up       start a local cluster of masters in the foreground (prints READY {json} when it has a leader)
+  master   run one member of the replicated store (etcd-compatible API)
   demo     watch a simulated 3-member Raft cluster elect, commit, lose its leader and recover
-  sim      run the deterministic cluster simulator over many seeds (see: skiff sim --help)
+  sim      run the deterministic cluster simulator over many seeds
   version  print the version
+
+${UP_USAGE}
+
+${MASTER_USAGE}
 
 ${SIM_USAGE}`;
 
@@ -52,6 +60,10 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'sim':
         return await simCommand(rest, out, err);
+      case 'master':
+        return await masterCommand(rest);
+      case 'up':
+        return await upCommand(rest, out);
       case 'demo':
         return await demoCommand(rest);
       case 'version':

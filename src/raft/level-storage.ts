@@ -70,8 +70,13 @@ export interface LevelStorageStats {
   syncs: number;
 }
 
+/** Observes the duration (seconds) of each synced write: the fsync on the write path. */
+export type SyncObserver = (seconds: number) => void;
+
 export class LevelLogStorage implements Storage {
   readonly stats: LevelStorageStats = { batches: 0, syncs: 0 };
+  /** Set by the owner to measure fsync latency. */
+  onSync: SyncObserver | null = null;
   private closed = false;
 
   private constructor(
@@ -170,7 +175,9 @@ export class LevelLogStorage implements Storage {
       for (const e of b.entries) if (e.index >= first) batch.put(entryKey(e.index), encodeStoredEntry(e));
     }
     if (b.hardState) batch.put(KEY_HARD_STATE, encodeHardState(b.hardState));
+    const t0 = sync && this.onSync ? process.hrtime.bigint() : 0n;
     await batch.write({ sync });
+    if (t0) this.onSync!(Number(process.hrtime.bigint() - t0) / 1e9);
     this.stats.batches++;
     if (sync) this.stats.syncs++;
     if (b.snapshot && !isEmptySnapshot(b.snapshot)) this.mem.applySnapshot(b.snapshot);

@@ -86,6 +86,8 @@ export interface StoreServerOptions {
   logger: RaftLogger & { error?(obj: object, msg: string): void };
   /** Forwards a keep-alive (or time-to-live) to the leader's client URL; set by the API layer. */
   forwardToLeader?: LeaderForwarder;
+  /** Observes each proposal's time from proposing to applied here (seconds). */
+  onProposal?: (seconds: number) => void;
 }
 
 export interface LeaderForwarder {
@@ -152,6 +154,7 @@ export class StoreServer {
   readonly raft: RaftNode;
   readonly transport: GrpcTransport;
   private readonly sm: StoreStateMachine;
+  readonly storage: LevelLogStorage;
   private readonly lessor: Lessor;
   private readonly o: StoreServerOptions;
   private readonly waiters = new Map<number, Waiter>();
@@ -166,6 +169,7 @@ export class StoreServer {
     this.clusterId = meta.clusterId;
     this.name = meta.name;
     this.sm = sm;
+    this.storage = storage;
     this.transport = transport;
     this.lessor = lessor;
     // Request ids must be unique across members (entries from everyone are
@@ -215,7 +219,9 @@ export class StoreServer {
       // A founding member's table starts as the initial cluster.
       for (const m of o.initialCluster) {
         const id = initialMemberId(m.name, m.peerURLs, o.clusterToken);
-        sm.members.set({ id, name: m.name, peerURLs: m.peerURLs, clientURLs: m.name === o.name ? o.advertiseClientURLs : [], isLearner: false });
+        // Client URLs are published through the log (publishAttributes), so that
+        // every member's table is the same.
+        sm.members.set({ id, name: m.name, peerURLs: m.peerURLs, clientURLs: [], isLearner: false });
       }
       await sm.members.save(join(dir, 'members.json'));
     }
@@ -264,7 +270,7 @@ export class StoreServer {
     }
     this.waiters.clear();
     await this.sm.close();
-    await (this.raft as unknown as { o: { storage: LevelLogStorage } }).o.storage.close();
+    await this.storage.close();
   }
 
   // ------------------------------------------------------------------ state
@@ -283,6 +289,20 @@ export class StoreServer {
 
   get term(): number {
     return this.raft.term;
+  }
+
+  /** Watchers registered on this member. */
+  watchers(): number {
+    return this.sm.mvcc.watchStats().watchers;
+  }
+
+  get quotaBytes(): number {
+    return this.o.quotaBytes;
+  }
+
+  /** Lets the API layer plug in how a follower reaches the leader. */
+  setForwarder(f: LeaderForwarder): void {
+    this.o.forwardToLeader = f;
   }
 
   members(): MemberInfo[] {
@@ -477,6 +497,11 @@ export class StoreServer {
       }, this.o.requestTimeoutMs);
       this.waiters.set(id, { resolve, reject, timer });
     });
+    if (this.o.onProposal) {
+      const t0 = process.hrtime.bigint();
+      const observe = () => this.o.onProposal!(Number(process.hrtime.bigint() - t0) / 1e9);
+      result.then(observe, observe);
+    }
     try {
       await this.proposeWhenLed(() => this.raft.propose(data));
     } catch (e) {
