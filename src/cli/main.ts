@@ -61,8 +61,10 @@ export async function main(argv: string[]): Promise<number> {
       case 'sim':
         return await simCommand(rest, out, err);
       case 'master':
+        if (rest.includes('--help') || rest.includes('-h')) return (out(MASTER_USAGE), 0);
         return await masterCommand(rest);
       case 'up':
+        if (rest.includes('--help') || rest.includes('-h')) return (out(UP_USAGE), 0);
         return await upCommand(rest, out);
       case 'demo':
         return await demoCommand(rest);
