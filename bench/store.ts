@@ -90,8 +90,9 @@ async function makeSystem(name: 'skiff' | 'etcd'): Promise<System> {
       m.cmd = 'etcd';
       m.args = [...common, '--log-level', 'error'];
     } else {
+      // The compiled build, as installed (npm run bench:store builds it first).
       m.cmd = process.execPath;
-      m.args = ['--import', 'tsx', 'src/cli/main.ts', 'master', ...common, '--log-level', 'error'];
+      m.args = ['bin/skiff.js', 'master', ...common, '--log-level', 'error'];
     }
     startMember(m);
   }

@@ -81,6 +81,9 @@ export interface RaftNodeOptions {
   onConfChange?: (cc: ConfChange, cs: ConfState) => void;
 }
 
+/** Committed batches waiting for the state machine before the loop waits for it. */
+const MAX_APPLY_BATCHES_QUEUED = 64;
+
 export interface RaftNodeEvents {
   /** Leadership or role changed. */
   soft: [SoftState & { term: number }];
@@ -110,6 +113,10 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private inflightRead: { ctx: string; waiters: ReadWaiter[]; ticks: number } | null = null;
   private readSeq = 0;
   private fatal: Error | null = null;
+  /** Committed batches handed to the state machine, applied in order by applyWorker. */
+  private readonly applyQueue: (readonly Entry[])[] = [];
+  private applying: Promise<void> | null = null;
+  private applyError: Error | null = null;
 
   constructor(options: RaftNodeOptions) {
     super();
@@ -146,6 +153,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     this.timer = null;
     this.kick();
     await this.loopPromise;
+    await this.applying?.catch(() => undefined);
     const stopped = new RaftError('RAFT_ERR_STOPPED', 'raft node stopped');
     this.failReads(stopped);
   }
@@ -266,6 +274,7 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
   private async loop(): Promise<void> {
     try {
       while (this.running) {
+        if (this.applyError) throw this.applyError;
         if (!this.rn.hasReady()) {
           await new Promise<void>((resolve) => (this.wake = resolve));
           continue;
@@ -293,34 +302,74 @@ export class RaftNode extends EventEmitter<RaftNodeEvents> {
     await this.o.storage.save(rd, rd.mustSync);
     if (late.length > 0) this.o.transport.send(late);
     if (rd.snapshot) {
+      // Everything queued for the old state must land first; then swap.
+      await this.drainApply();
       await this.o.stateMachine.restore(rd.snapshot);
       this.confState = rd.snapshot.metadata.confState;
       this.lastSnapshotIndex = rd.snapshot.metadata.index;
       this.applied = Math.max(this.applied, this.o.stateMachine.appliedIndex(), rd.snapshot.metadata.index);
     }
     for (const rs of rd.readStates) this.finishReadRound(rs.context, rs.index);
-    if (rd.committedEntries.length > 0) await this.applyEntries(rd.committedEntries);
+    if (rd.committedEntries.length > 0) {
+      // Raft's own view of the configuration changes before advance(), as it must.
+      const hasConfChange = this.applyConfChanges(rd.committedEntries);
+      this.enqueueApply(rd.committedEntries);
+      // The state machine applies in the background while the next Ready is
+      // persisted (as etcd's applier does); a conf change is waited for, and a
+      // full queue pushes back on the loop.
+      if (hasConfChange || this.applyQueue.length > MAX_APPLY_BATCHES_QUEUED) await this.drainApply();
+    }
     this.rn.advance(rd);
     if (rd.softState) {
       this.emit('soft', { ...rd.softState, term: this.rn.raft.term });
       // The round was addressed to the previous leader: ask again.
       if (this.inflightRead) this.restartReadRound();
     }
-    this.notifyApplied();
     await this.maybeSnapshot();
   }
 
-  private async applyEntries(entries: readonly Entry[]): Promise<void> {
+  /** Applies conf changes to Raft at once; returns whether there were any. */
+  private applyConfChanges(entries: readonly Entry[]): boolean {
+    let any = false;
     for (const e of entries) {
       if (e.type !== EntryType.ConfChange) continue;
+      any = true;
       const cc = decodeConfChange(e.data);
       this.confState = this.rn.applyConfChange(cc);
       this.o.onConfChange?.(cc, this.confState);
     }
-    await this.o.stateMachine.apply(entries);
-    // After a snapshot the state machine may be ahead of the log (it skips
-    // entries it already holds): applied never moves back.
-    this.applied = Math.max(this.applied, entries[entries.length - 1]!.index);
+    return any;
+  }
+
+  private enqueueApply(entries: readonly Entry[]): void {
+    this.applyQueue.push(entries);
+    if (!this.applying) this.applying = this.applyWorker();
+  }
+
+  /** Applies queued batches in order, one at a time. */
+  private async applyWorker(): Promise<void> {
+    try {
+      while (this.applyQueue.length > 0) {
+        const entries = this.applyQueue[0]!;
+        await this.o.stateMachine.apply(entries);
+        this.applyQueue.shift();
+        // After a snapshot the state machine may be ahead of the log (it skips
+        // entries it already holds): applied never moves back.
+        this.applied = Math.max(this.applied, entries[entries.length - 1]!.index);
+        this.notifyApplied();
+      }
+    } catch (e) {
+      this.applyError = e as Error;
+      this.kick();
+    } finally {
+      this.applying = null;
+    }
+  }
+
+  /** Waits until everything queued is applied (rethrows an apply failure). */
+  private async drainApply(): Promise<void> {
+    while (this.applying) await this.applying;
+    if (this.applyError) throw this.applyError;
   }
 
   private notifyApplied(): void {
