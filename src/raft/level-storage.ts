@@ -78,11 +78,16 @@ export class LevelLogStorage implements Storage {
   /** Set by the owner to measure fsync latency. */
   onSync: SyncObserver | null = null;
   private closed = false;
+  /** The hard state as last written to disk (term and vote must never lag). */
+  private persistedHardState: HardState | null;
 
   private constructor(
     private readonly db: Level<Uint8Array, Uint8Array>,
     private readonly mem: MemoryStorage,
-  ) {}
+    persistedHardState: HardState | null,
+  ) {
+    this.persistedHardState = persistedHardState;
+  }
 
   /** Opens (creating if needed) the log in `dir` and loads it into memory. */
   static async open(dir: string): Promise<LevelLogStorage> {
@@ -105,9 +110,10 @@ export class LevelLogStorage implements Storage {
       entries.push(decodeStoredEntry(index, Uint8Array.from(v)));
     }
     mem.append(entries);
-    const hs = await db.get(KEY_HARD_STATE);
-    if (hs) mem.setHardState(decodeHardState(hs));
-    return new LevelLogStorage(db, mem);
+    const raw = await db.get(KEY_HARD_STATE);
+    const hs = raw ? decodeHardState(raw) : null;
+    if (hs) mem.setHardState(hs);
+    return new LevelLogStorage(db, mem, hs);
   }
 
   /** True when nothing was ever stored (a member that has not joined a cluster yet). */
@@ -158,6 +164,13 @@ export class LevelLogStorage implements Storage {
    */
   async save(b: PersistBatch, sync: boolean): Promise<void> {
     if (this.closed) throw new RaftError('RAFT_ERR_STOPPED', 'log storage is closed');
+    if (!b.snapshot && b.entries.length === 0 && (!b.hardState || this.onlyCommitMoved(b.hardState))) {
+      // A commit index alone is recoverable (the leader tells it again), so it
+      // is kept in memory and written with the next batch that must go to disk:
+      // one LevelDB write fewer on every commit.
+      if (b.hardState) this.mem.setHardState(b.hardState);
+      return;
+    }
     const batch = this.db.batch();
     if (b.snapshot && !isEmptySnapshot(b.snapshot)) {
       // Every stored entry belongs to the log being replaced: delete them in
@@ -174,7 +187,9 @@ export class LevelLogStorage implements Storage {
       for (let i = Math.max(last + 1, this.mem.firstIndex()); i <= this.mem.lastIndex(); i++) batch.del(entryKey(i));
       for (const e of b.entries) if (e.index >= first) batch.put(entryKey(e.index), encodeStoredEntry(e));
     }
-    if (b.hardState) batch.put(KEY_HARD_STATE, encodeHardState(b.hardState));
+    // The latest hard state rides along (its commit index may have moved in memory only).
+    const hs = b.hardState ?? this.mem.getHardState();
+    batch.put(KEY_HARD_STATE, encodeHardState(hs));
     const t0 = sync && this.onSync ? process.hrtime.bigint() : 0n;
     await batch.write({ sync });
     if (t0) this.onSync!(Number(process.hrtime.bigint() - t0) / 1e9);
@@ -182,7 +197,14 @@ export class LevelLogStorage implements Storage {
     if (sync) this.stats.syncs++;
     if (b.snapshot && !isEmptySnapshot(b.snapshot)) this.mem.applySnapshot(b.snapshot);
     this.mem.append(b.entries);
-    if (b.hardState) this.mem.setHardState(b.hardState);
+    this.mem.setHardState(hs);
+    this.persistedHardState = hs;
+  }
+
+  /** Whether `hs` differs from what is on disk in its commit index only. */
+  private onlyCommitMoved(hs: HardState): boolean {
+    const p = this.persistedHardState;
+    return p !== null && p.term === hs.term && p.vote === hs.vote;
   }
 
   /**
