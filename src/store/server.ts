@@ -337,7 +337,10 @@ export class StoreServer {
 
   async range(req: RangeRequest): Promise<RangeResponse> {
     if (req.key.length === 0) throw new StoreError('STORE_ERR_EMPTY_KEY');
-    if (!req.serializable) await this.linearizableBarrier();
+    if (!req.serializable) {
+      this.refuseOnLearner();
+      await this.linearizableBarrier();
+    }
     return this.sm.mvcc.range(req);
   }
 
@@ -483,9 +486,16 @@ export class StoreServer {
     return id;
   }
 
+  /** As etcd: a learner serves serializable reads and status, nothing else. */
+  private refuseOnLearner(): void {
+    if (this.sm.members.get(this.memberId)?.isLearner) throw new StoreError('STORE_ERR_NOT_SUPPORTED_FOR_LEARNER');
+  }
+
   /** Proposes a command and resolves with its result once applied here. */
   private async propose(body: StoreCommandBody): Promise<StoreResult> {
     if (this.closed) throw new StoreError('STORE_ERR_STOPPED');
+    // Housekeeping (attributes) is the member's own business; client writes are not a learner's.
+    if (!('memberAttributes' in body)) this.refuseOnLearner();
     if (this.waiters.size >= this.o.maxPendingRequests) throw new StoreError('STORE_ERR_TOO_MANY_REQUESTS');
     const id = this.newRequestId();
     const data = encodeCommand({ id, ...body } as StoreCommand);
@@ -637,8 +647,15 @@ function mapRaftError(e: unknown): Error {
   return e as Error;
 }
 
+/**
+ * `p`, or STORE_ERR_TIMEOUT after `ms`. `p` is always observed, even when it
+ * settles after the timeout (an unobserved rejection would end the process).
+ */
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  if (ms <= 0) return Promise.reject(new StoreError('STORE_ERR_TIMEOUT'));
+  if (ms <= 0) {
+    p.catch(() => undefined);
+    return Promise.reject(new StoreError('STORE_ERR_TIMEOUT'));
+  }
   return new Promise<T>((resolve, reject) => {
     const t = setTimeout(() => reject(new StoreError('STORE_ERR_TIMEOUT')), ms);
     p.then(
