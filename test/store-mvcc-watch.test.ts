@@ -146,6 +146,29 @@ test('prevKv, noPut and noDelete, live and from the past', async (t) => {
   t.deepEqual((await collect(t, pastNoPut, 1)).map(brief), expected[1]!);
 });
 
+test('prevKv of values already on disk: loaded for watched keys; a watcher that starts mid-apply catches up with it', async (t) => {
+  const h = await openStore(t);
+  await h.apply(put('a', '1'), put('b', '1'), put('c', '1')); // revs 2..4, on disk from here on
+  const single = h.store.watch(wreq('a', '', { prevKv: true }));
+  const range = h.store.watch(wreq('b', 'c', { prevKv: true }));
+  const plain = h.store.watch(wreq(ZERO, ZERO));
+  await h.apply(put('a', '2'), put('b', '2'), put('c', '2'), del('a', 'c')); // revs 5..8
+  t.deepEqual((await collect(t, single, 2)).map(brief), ['P a=2@5 prev=1@2', 'D a@8 prev=2@5']);
+  t.deepEqual((await collect(t, range, 2)).map(brief), ['P b=2@6 prev=1@3', 'D b@8 prev=2@6']);
+  t.deepEqual((await collect(t, plain, 5)).map(brief), ['P a=2@5', 'P b=2@6', 'P c=2@7', 'D a@8', 'D b@8']);
+  // Nobody wanted c's previous value while its batch was applied: a prevKv watcher that
+  // starts before the batch is published must still get it (from the event log).
+  const command: StoreCommand = { id: 0, put: { key: enc('c'), value: enc('3'), lease: 0, prevKv: true, ignoreValue: false, ignoreLease: false } };
+  const applying = h.store.apply([{ index: ++h.index, command }]);
+  const late = h.store.watch(wreq('c', '', { prevKv: true }));
+  const [result] = await applying;
+  t.is(dec((result as { put: { prevKv: { value: Uint8Array } } }).put.prevKv.value), '2', 'the answer has it (read with the write)');
+  t.deepEqual((await collect(t, late, 1)).map(brief), ['P c=3@9 prev=2@7']);
+  await h.apply(put('c', '4'));
+  t.deepEqual((await collect(t, late, 1)).map(brief), ['P c=4@10 prev=3@9'], 'then live again');
+  t.is(h.store.watchStats().unsynced, 0);
+});
+
 test('cancel ends the watcher; a pending next() resolves null', async (t) => {
   const h = await openStore(t);
   const w = h.store.watch(wreq('a'));

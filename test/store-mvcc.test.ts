@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StoreError, type StoreErrorCode } from '../src/store/errors.js';
 import { MvccStore, SnapshotFormatError, type ApplyResult, type MvccStoreOptions } from '../src/store/mvcc/index.js';
+import { SortedKeys } from '../src/store/mvcc/key-index.js';
 import {
   CompareResult,
   CompareTarget,
@@ -413,6 +414,106 @@ test('determinism: the same command stream in different batchings gives the same
   t.notDeepEqual((await c.store.hashKV(0)).hash, (await a.store.hashKV(0)).hash);
 });
 
+// ---------------------------------------------------------------- key index
+
+/** Commands that exercise every decision apply takes from the key index (and the reads it still does). */
+function indexCommands(seed: number, n: number): StoreCommand[] {
+  const rnd = new Prng(seed);
+  const key = (): string => `k${rnd.int(10)}`;
+  const flag = (p: number): boolean => rnd.chance(p);
+  const out: StoreCommand[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = rnd.int(100);
+    if (p < 35) {
+      const ignoreValue = flag(0.1);
+      const ignoreLease = !ignoreValue && flag(0.1);
+      out.push(put(key(), ignoreValue ? '' : `v${i}`, { lease: ignoreLease ? 0 : flag(0.25) ? rnd.range(1, 3) : 0, prevKv: flag(0.5), ignoreValue, ignoreLease }));
+    } else if (p < 50) {
+      out.push(flag(0.4) ? del(key(), `k${rnd.int(10)}`, flag(0.5)) : del(key(), '', flag(0.5)));
+    } else if (p < 75) {
+      const targets = [CompareTarget.Version, CompareTarget.Create, CompareTarget.Mod, CompareTarget.Value, CompareTarget.Lease];
+      const target = targets[rnd.int(targets.length)]!;
+      const operand = target === CompareTarget.Value ? `v${rnd.int(n)}` : rnd.int(i + 2);
+      const c = cmp(key(), target, [CompareResult.Equal, CompareResult.Greater, CompareResult.Less, CompareResult.NotEqual][rnd.int(4)]!, operand, flag(0.3) ? 'k9' : '');
+      out.push(
+        txn(
+          [c],
+          [opPut(key(), `t${i}`), opDel(key()), opRange('k', 'l'), opPut(key(), `u${i}`), { txn: { compare: [cmp(key(), CompareTarget.Version, CompareResult.Greater, 0)], success: [opDel(key(), 'k5')], failure: [opPut(key(), `n${i}`)] } }],
+          [opPut(key(), `f${i}`), opRange(key())],
+        ),
+      );
+    } else if (p < 82) out.push(grant(rnd.range(1, 3)));
+    else if (p < 88) out.push(revoke(rnd.range(1, 3)));
+    else if (p < 92) out.push(compact(Math.max(1, Math.floor(i / 3) - rnd.int(5))));
+    else out.push(put(key(), `w${i}`, { prevKv: true }));
+  }
+  return out;
+}
+
+test('key index order: seeded inserts and deletes agree with a sorted array (leaves split and merge)', (t) => {
+  const seed = 99;
+  t.log(`seed ${seed}`);
+  const rnd = new Prng(seed);
+  const keys = new SortedKeys();
+  let reference: string[] = [];
+  const key = (): string => String.fromCharCode(...Array.from({ length: rnd.range(1, 4) }, () => rnd.int(256)));
+  let maxSize = 0;
+  let minSizeAfterMax = Infinity;
+  for (let step = 0; step < 6000; step++) {
+    // Grow to a few leaves, then shrink most of the way, then grow again.
+    const inserting = step < 2500 || (step >= 4500 && rnd.chance(0.7)) || (step < 4500 && rnd.chance(0.1));
+    const k = !inserting && reference.length > 0 && rnd.chance(0.9) ? reference[rnd.int(reference.length)]! : key();
+    const had = reference.includes(k);
+    if (inserting) {
+      t.is(keys.insert(k), !had);
+      if (!had) reference.push(k);
+    } else {
+      t.is(keys.delete(k), had);
+      reference = reference.filter((r) => r !== k);
+    }
+    maxSize = Math.max(maxSize, reference.length);
+    if (step > 2500) minSizeAfterMax = Math.min(minSizeAfterMax, reference.length);
+    if (step % 500 === 0 || step === 5999) {
+      reference.sort();
+      t.is(keys.size, reference.length);
+      const all: string[] = [];
+      keys.collect('', null, all);
+      t.deepEqual(all, reference, `order at step ${step}`);
+      const [lo, hi] = [key(), key()].sort() as [string, string];
+      const some: string[] = [];
+      keys.collect(lo, hi, some);
+      t.deepEqual(some, reference.filter((r) => r >= lo && r < hi), `range at step ${step}`);
+    }
+  }
+  t.true(maxSize > 2000 && minSizeAfterMax < 800, `grew to ${maxSize} keys, shrank to ${minSizeAfterMax}`);
+});
+
+test('key index: decisions from memory and staged changes match a store that rebuilds its index from disk', async (t) => {
+  const seed = 4242;
+  t.log(`seed ${seed}`);
+  const a = await openStore(t);
+  const b = await openStore(t);
+  const entries = indexCommands(seed, 400).map((command, i) => ({ index: i + 1, command }));
+  const rnd = new Prng(seed + 1);
+  const brief = (r: ApplyResult | undefined): unknown => (r instanceof StoreError ? r.code : r);
+  for (let i = 0; i < entries.length; ) {
+    const n = rnd.range(1, 12);
+    const slice = entries.slice(i, i + n);
+    i += n;
+    const ra = await a.store.apply(slice);
+    await a.store.verifyKeyIndex();
+    // b rebuilds its index from disk before every slice, then applies it one entry per batch.
+    await b.reopen();
+    const rb: ApplyResult[] = [];
+    for (const e of slice) rb.push(...(await b.store.apply([e])));
+    t.deepEqual(ra.map(brief), rb.map(brief), `results of entries ${slice[0]!.index}..${slice[slice.length - 1]!.index}`);
+  }
+  t.is(a.store.revision, b.store.revision);
+  t.deepEqual(await stateOf(a.store, 0), await stateOf(b.store, 0));
+  await a.reopen();
+  await a.store.verifyKeyIndex();
+});
+
 // ---------------------------------------------------------------- compaction
 
 async function snapshotBytes(s: MvccStore): Promise<number> {
@@ -468,14 +569,14 @@ async function fillSample(h: Harness): Promise<void> {
   await h.ok(put('d', '5'));
 }
 
-async function stateOf(s: MvccStore): Promise<unknown> {
+async function stateOf(s: MvccStore, pastRevision = 4): Promise<unknown> {
   return {
     appliedIndex: s.appliedIndex,
     revision: s.revision,
     compactRevision: s.compactRevision,
     leases: s.leases().map((l) => ({ ...l, keys: l.keys.map(dec) })),
     kvs: (await s.range(rq(ZERO, ZERO))).kvs.map(kvBrief),
-    past: (await s.range(rq(ZERO, ZERO, { revision: 4 }))).kvs.map(kvBrief),
+    past: (await s.range(rq(ZERO, ZERO, { revision: Math.max(pastRevision, s.compactRevision) }))).kvs.map(kvBrief),
     hash: await s.hashKV(0),
     size: s.dbSizeBytes(),
   };

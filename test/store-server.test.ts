@@ -107,6 +107,8 @@ test('member add: a new member joins as a learner, catches up by snapshot, is pr
     await c.waitFor(() => d.members().find((m) => m.id === d.memberId)?.name === 'd', 'published its name');
     await c.leader()!.memberPromote(d.memberId);
     t.false(c.leader()!.members().find((m) => m.id === d.memberId)!.isLearner);
+    // d learns of its promotion when it applies the change; until then it refuses, as a learner.
+    await c.waitFor(() => d.members().find((m) => m.id === d.memberId)?.isLearner === false, 'd applied its promotion');
     t.is((await d.range(get('k', { rangeEnd: b('l'), countOnly: true }))).count, 60);
     await c.leader()!.memberRemove(d.memberId);
     t.is(c.leader()!.members().length, 3);

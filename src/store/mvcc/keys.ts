@@ -9,6 +9,8 @@
  * revisions" sorts before "key a\x00…" for keys containing any bytes.
  */
 import { assert } from '../../util/assert.js';
+import { HEAP } from './byte-arena.js';
+import type { ByteAllocator } from './byte-arena.js';
 
 export const PREFIX_META = 0x6d; // 'm'
 export const PREFIX_LATEST = 0x6b; // 'k'
@@ -25,27 +27,33 @@ export const REV_MAX = Number.MAX_SAFE_INTEGER;
 
 const TWO_POW_32 = 2 ** 32;
 
+// The number codecs below are on every write's path: plain byte arithmetic (no DataView per
+// call) and constant assertion messages unless they fail.
+
 export function writeU64(out: Uint8Array, offset: number, n: number): void {
-  assert(Number.isSafeInteger(n) && n >= 0, `u64 out of range: ${n}`);
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  view.setUint32(offset, Math.floor(n / TWO_POW_32));
-  view.setUint32(offset + 4, n >>> 0);
+  if (!(Number.isSafeInteger(n) && n >= 0)) assert(false, `u64 out of range: ${n}`);
+  writeU32(out, offset, Math.floor(n / TWO_POW_32));
+  writeU32(out, offset + 4, n >>> 0);
 }
 
 export function readU64(src: Uint8Array, offset: number): number {
-  const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
-  const n = view.getUint32(offset) * TWO_POW_32 + view.getUint32(offset + 4);
+  const n = readU32(src, offset) * TWO_POW_32 + readU32(src, offset + 4);
   assert(Number.isSafeInteger(n), 'u64 above 2^53 in the store');
   return n;
 }
 
 export function writeU32(out: Uint8Array, offset: number, n: number): void {
-  assert(Number.isInteger(n) && n >= 0 && n <= 0xffffffff, `u32 out of range: ${n}`);
-  new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(offset, n);
+  if (!(Number.isInteger(n) && n >= 0 && n <= 0xffffffff)) assert(false, `u32 out of range: ${n}`);
+  assert(offset >= 0 && offset + 4 <= out.length, 'u32 write out of bounds');
+  out[offset] = n >>> 24;
+  out[offset + 1] = n >>> 16;
+  out[offset + 2] = n >>> 8;
+  out[offset + 3] = n;
 }
 
 export function readU32(src: Uint8Array, offset: number): number {
-  return new DataView(src.buffer, src.byteOffset, src.byteLength).getUint32(offset);
+  assert(offset >= 0 && offset + 4 <= src.length, 'u32 read out of bounds');
+  return src[offset]! * 0x1000000 + ((src[offset + 1]! << 16) | (src[offset + 2]! << 8) | src[offset + 3]!);
 }
 
 /** A plain Uint8Array view (never a Buffer) over part of `src`, sharing memory. */
@@ -71,8 +79,12 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && compareBytes(a, b) === 0;
 }
 
+/** Below this length a key string is built in JS; above, Buffer's native latin1 decoder is faster. */
+const SHORT_KEY_BYTES = 32;
+
 /** latin1 strings compare in byte order, so they serve as sortable map keys. */
 export function bytesToKeyString(b: Uint8Array): string {
+  if (b.length <= SHORT_KEY_BYTES) return String.fromCharCode.apply(null, b as unknown as number[]);
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 }
 
@@ -83,13 +95,14 @@ export function keyStringToBytes(s: string): Uint8Array {
 
 function escapedLength(key: Uint8Array): number {
   let n = key.length + 2;
-  for (const b of key) if (b === 0) n++;
+  for (let i = 0; i < key.length; i++) if (key[i] === 0) n++;
   return n;
 }
 
 function writeEscaped(out: Uint8Array, offset: number, key: Uint8Array): number {
   let o = offset;
-  for (const b of key) {
+  for (let i = 0; i < key.length; i++) {
+    const b = key[i]!;
     out[o++] = b;
     if (b === 0) out[o++] = 0xff;
   }
@@ -98,8 +111,8 @@ function writeEscaped(out: Uint8Array, offset: number, key: Uint8Array): number 
   return o;
 }
 
-function withPrefix(prefix: number, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(1 + body.length);
+function withPrefix(prefix: number, body: Uint8Array, a: ByteAllocator = HEAP): Uint8Array {
+  const out = a.alloc(1 + body.length);
   out[0] = prefix;
   out.set(body, 1);
   return out;
@@ -107,8 +120,8 @@ function withPrefix(prefix: number, body: Uint8Array): Uint8Array {
 
 // ---- latest-value index: 'k' + user key --------------------------------------------------
 
-export function latestKey(userKey: Uint8Array): Uint8Array {
-  return withPrefix(PREFIX_LATEST, userKey);
+export function latestKey(userKey: Uint8Array, a: ByteAllocator = HEAP): Uint8Array {
+  return withPrefix(PREFIX_LATEST, userKey, a);
 }
 
 export function userKeyOfLatest(k: Uint8Array): Uint8Array {
@@ -118,8 +131,8 @@ export function userKeyOfLatest(k: Uint8Array): Uint8Array {
 
 // ---- per-key history: 'h' + esc(user key) + rev(8) + sub(4) --------------------------------
 
-export function historyKey(userKey: Uint8Array, rev: number, sub: number): Uint8Array {
-  const out = new Uint8Array(1 + escapedLength(userKey) + REV_BYTES + SUB_BYTES);
+export function historyKey(userKey: Uint8Array, rev: number, sub: number, a: ByteAllocator = HEAP): Uint8Array {
+  const out = a.alloc(1 + escapedLength(userKey) + REV_BYTES + SUB_BYTES);
   out[0] = PREFIX_HISTORY;
   const o = writeEscaped(out, 1, userKey);
   writeU64(out, o, rev);
@@ -164,8 +177,8 @@ export function decodeHistoryKey(hk: Uint8Array): HistoryKeyParts {
 
 // ---- event log: 'e' + rev(8) + sub(4) -------------------------------------------------------
 
-export function eventKey(rev: number, sub: number): Uint8Array {
-  const out = new Uint8Array(1 + REV_BYTES + SUB_BYTES);
+export function eventKey(rev: number, sub: number, a: ByteAllocator = HEAP): Uint8Array {
+  const out = a.alloc(1 + REV_BYTES + SUB_BYTES);
   out[0] = PREFIX_EVENT;
   writeU64(out, 1, rev);
   writeU32(out, 1 + REV_BYTES, sub);
@@ -191,8 +204,8 @@ export function decodeLeaseKey(k: Uint8Array): number {
   return readU64(k, 1);
 }
 
-export function leaseAttachKey(id: number, userKey: Uint8Array): Uint8Array {
-  const out = new Uint8Array(1 + 8 + userKey.length);
+export function leaseAttachKey(id: number, userKey: Uint8Array, a: ByteAllocator = HEAP): Uint8Array {
+  const out = a.alloc(1 + 8 + userKey.length);
   out[0] = PREFIX_LEASE_KEY;
   writeU64(out, 1, id);
   out.set(userKey, 9);
@@ -223,8 +236,8 @@ export function decodeLeaseAttachKey(k: Uint8Array): { id: number; key: Uint8Arr
 
 // ---- reclaimable-bytes log: 'g' + rev(8) → cumulative bytes ----------------------------------
 
-export function reclaimKey(rev: number): Uint8Array {
-  const out = new Uint8Array(1 + REV_BYTES);
+export function reclaimKey(rev: number, a: ByteAllocator = HEAP): Uint8Array {
+  const out = a.alloc(1 + REV_BYTES);
   out[0] = PREFIX_RECLAIM;
   writeU64(out, 1, rev);
   return out;

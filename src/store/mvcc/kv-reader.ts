@@ -84,69 +84,83 @@ function boundsOf(r: IterRange): Pick<IterRange, 'gte' | 'gt' | 'lt' | 'lte'> {
   return out;
 }
 
-type UndoRecord = { k: string; prev: Uint8Array | null | undefined };
-
 /**
- * Pending writes of one apply batch, sorted by key, with savepoints so that a
- * failing entry leaves nothing behind. Keys are latin1 strings (byte order).
- * Memory is proportional to the batch being applied.
+ * Pending writes of one apply batch: an append-only log of puts and deletes,
+ * written to LevelDB in order as one batch (a later write of a key wins, as
+ * in LevelDB's own WriteBatch), with savepoints so that a failing entry
+ * leaves nothing behind. Memory is proportional to the batch being applied.
+ *
+ * Appending costs two array pushes: most batches are never read back, since
+ * apply decides from the key index. The read index (latin1 key → its last
+ * write, and the distinct keys sorted) is built on the first read and kept up
+ * to date lazily from then on.
  */
 export class WriteOverlay {
-  private readonly sorted: string[] = [];
+  private readonly keys: Uint8Array[] = [];
   /** null marks a deletion. */
-  private readonly entries = new Map<string, Uint8Array | null>();
-  private undo: UndoRecord[] = [];
+  private readonly values: (Uint8Array | null)[] = [];
+  private readonly positions = new Map<string, number>();
+  private sorted: string[] = [];
+  /** The read index covers keys[0, indexed). */
+  private indexed = 0;
 
+  /** Writes staged (a key written twice counts twice). */
   get size(): number {
-    return this.entries.size;
+    return this.keys.length;
   }
 
   put(key: Uint8Array, value: Uint8Array): void {
-    this.set(bytesToKeyString(key), value);
+    this.keys.push(key);
+    this.values.push(value);
   }
 
   del(key: Uint8Array): void {
-    this.set(bytesToKeyString(key), null);
+    this.keys.push(key);
+    this.values.push(null);
   }
 
   /** undefined: not in the overlay; null: deleted in the overlay. */
   lookup(key: Uint8Array): Uint8Array | null | undefined {
-    return this.entries.get(bytesToKeyString(key));
+    this.catchUp();
+    const i = this.positions.get(bytesToKeyString(key));
+    return i === undefined ? undefined : this.values[i];
   }
 
   savepoint(): number {
-    return this.undo.length;
+    return this.keys.length;
   }
 
   rollback(savepoint: number): void {
-    assert(savepoint <= this.undo.length, 'rollback past the undo log');
-    while (this.undo.length > savepoint) {
-      const u = this.undo.pop()!;
-      if (u.prev === undefined) {
-        this.entries.delete(u.k);
-        this.sorted.splice(this.lowerBound(u.k), 1);
-      } else {
-        this.entries.set(u.k, u.prev);
-      }
+    assert(savepoint <= this.keys.length, 'rollback past the write log');
+    this.keys.length = savepoint;
+    this.values.length = savepoint;
+    if (this.indexed > savepoint) {
+      // Rare (a failing command after a read in the same batch): rebuild on the next read.
+      this.positions.clear();
+      this.sorted = [];
+      this.indexed = 0;
     }
   }
 
-  /** Forget the undo log: everything so far is part of the batch for good. */
-  release(): void {
-    this.undo = [];
-  }
-
-  toOps(): ({ type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array })[] {
-    return this.sorted.map((k) => {
-      const v = this.entries.get(k);
-      assert(v !== undefined, 'overlay index out of sync');
-      const key = keyStringToBytes(k);
-      return v === null ? { type: 'del' as const, key } : { type: 'put' as const, key, value: v };
-    });
+  /** Writes everything as ONE LevelDB batch, in order. */
+  async write(db: Db): Promise<void> {
+    const batch = db.batch();
+    try {
+      for (let i = 0; i < this.keys.length; i++) {
+        const v = this.values[i]!;
+        if (v === null) batch.del(this.keys[i]!);
+        else batch.put(this.keys[i]!, v);
+      }
+    } catch (e) {
+      await batch.close();
+      throw e;
+    }
+    await batch.write();
   }
 
   /** Index range [from, to) of sorted keys inside the bounds. */
   slice(r: IterRange): [number, number] {
+    this.catchUp();
     let from = 0;
     let to = this.sorted.length;
     if (r.gte !== undefined) from = this.lowerBound(bytesToKeyString(r.gte));
@@ -161,16 +175,17 @@ export class WriteOverlay {
   }
 
   valueAt(i: number): Uint8Array | null {
-    const v = this.entries.get(this.sorted[i]!);
-    assert(v !== undefined, 'overlay index out of sync');
-    return v;
+    const at = this.positions.get(this.sorted[i]!);
+    assert(at !== undefined, 'overlay index out of sync');
+    return this.values[at]!;
   }
 
-  private set(k: string, value: Uint8Array | null): void {
-    const prev = this.entries.get(k);
-    this.undo.push({ k, prev });
-    if (prev === undefined) this.sorted.splice(this.lowerBound(k), 0, k);
-    this.entries.set(k, value);
+  private catchUp(): void {
+    for (; this.indexed < this.keys.length; this.indexed++) {
+      const k = bytesToKeyString(this.keys[this.indexed]!);
+      if (!this.positions.has(k)) this.sorted.splice(this.lowerBound(k), 0, k);
+      this.positions.set(k, this.indexed);
+    }
   }
 
   /** First index whose key is ≥ k. */

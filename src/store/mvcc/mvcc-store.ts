@@ -27,10 +27,14 @@
  * above the compact revision; the compactor only deletes at or below it. Each
  * apply call is one LevelDB batch; while it is being written, new reads wait,
  * so that a read's snapshot and its revision always agree. The new state,
- * lease table and watch events are published synchronously after the write.
+ * key index, lease table and watch events are published synchronously after
+ * the write.
  *
- * In memory: the state record, the lease table (proportional to live leases
- * and their keys), watchers with bounded buffers. Nothing grows with history.
+ * In memory: the state record; the key index (key-index.ts: every live key's
+ * metadata without its value, about 130 bytes plus the key's length per key),
+ * rebuilt from 'k' on open, so that apply decides without reading LevelDB;
+ * the lease table (proportional to live leases and their keys); watchers
+ * with bounded buffers. Nothing grows with history.
  */
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { Level } from 'level';
@@ -38,6 +42,8 @@ import { assert } from '../../util/assert.js';
 import { StoreError } from '../errors.js';
 import type { Lease, RangeRequest, RangeResponse, StoreCommand, StoreResult, WatchEvent } from '../types.js';
 import { ApplyBatch, STATE_KEY, dbSizeOf, initialState } from './apply-batch.js';
+import type { CommittedView } from './apply-batch.js';
+import { KeyIndex, indexDifference } from './key-index.js';
 import { encodeJson } from './records.js';
 import { metaKey } from './keys.js';
 
@@ -113,10 +119,27 @@ interface HeldView extends ReadView {
   release(): Promise<void>;
 }
 
+/**
+ * LevelDB settings for the state: every put writes several records (event,
+ * history, latest value), so compression's CPU cost is paid many times over
+ * in flushes and compactions; and a larger memtable flushes less often. (etcd's
+ * bbolt does not compress either.)
+ */
+const STATE_DB_OPTIONS = {
+  keyEncoding: 'view',
+  valueEncoding: 'view',
+  compression: false,
+  writeBufferSize: 32 * 1024 * 1024,
+} as const;
+
 export class MvccStore {
   private state: StoreState;
   private readonly leaseTable: Map<number, LeaseEntry>;
   private readonly hub: WatchHub;
+  /** What apply reads of the committed state besides LevelDB (built once). */
+  private readonly committedView: CommittedView;
+  /** Reads the committed LevelDB state (apply's base; no snapshot: apply is the only writer). */
+  private readonly committedReader: DbReader;
   /** Set while an apply batch is being written: new reads wait for it. */
   private writing: Promise<void> | null = null;
   private applying: Promise<unknown> | null = null;
@@ -126,8 +149,9 @@ export class MvccStore {
     private readonly db: Db,
     state: StoreState,
     leases: Map<number, LeaseEntry>,
+    private readonly index: KeyIndex,
     private readonly compactor: Compactor,
-    private readonly quotaBytes: number,
+    quotaBytes: number,
     private readonly snapshotChunkBytes: number,
     hubOpts: { watchBufferEvents: number; maxWatchers: number },
   ) {
@@ -141,6 +165,14 @@ export class MvccStore {
       },
       hubOpts,
     );
+    const hub = this.hub;
+    this.committedView = {
+      index,
+      quotaBytes,
+      leaseMeta: (id) => this.leaseTable.get(id)?.meta,
+      wantsPrevKv: (key, keyString) => hub.wantsPrevKv(key, keyString),
+    };
+    this.committedReader = new DbReader(db);
   }
 
   static async open(opts: MvccStoreOptions): Promise<MvccStore> {
@@ -157,15 +189,17 @@ export class MvccStore {
     const chunk = positive(opts.snapshotChunkBytes, DEFAULT_SNAPSHOT_CHUNK_BYTES, 'snapshotChunkBytes');
     const batch = positive(opts.compactionBatchEvents, DEFAULT_COMPACTION_BATCH_EVENTS, 'compactionBatchEvents');
     await mkdir(opts.dir, { recursive: true });
-    const db: Db = new Level<Uint8Array, Uint8Array>(opts.dir, { keyEncoding: 'view', valueEncoding: 'view' });
+    const db: Db = new Level<Uint8Array, Uint8Array>(opts.dir, STATE_DB_OPTIONS);
     await db.open();
     try {
       const raw = await db.get(STATE_KEY);
       const state = raw === undefined ? initialState() : decodeJson<StoreState>(raw);
       const leases = await loadLeases(db);
       assert(leases.size === state.leaseCount, 'lease table and state disagree');
+      const index = await KeyIndex.load(db);
+      assert(index.latestBytes() === state.latestBytes, 'key index and state disagree');
       const compactor = await Compactor.load(db, batch);
-      const store = new MvccStore(db, state, leases, compactor, quota, chunk, hubOpts);
+      const store = new MvccStore(db, state, leases, index, compactor, quota, chunk, hubOpts);
       compactor.schedule(state.compactRevision);
       return store;
     } catch (e) {
@@ -252,7 +286,7 @@ export class MvccStore {
     const tmp = `${dir}.restoring`;
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });
-    const db: Db = new Level<Uint8Array, Uint8Array>(tmp, { keyEncoding: 'view', valueEncoding: 'view' });
+    const db: Db = new Level<Uint8Array, Uint8Array>(tmp, STATE_DB_OPTIONS);
     await db.open();
     try {
       await writeSnapshot(db, chunks);
@@ -274,6 +308,26 @@ export class MvccStore {
       return { hash: await hashKv(v.reader, rev, v.compactRevision), compactRevision: v.compactRevision };
     } finally {
       await v.release();
+    }
+  }
+
+  /**
+   * Consistency check (tests, debugging): rebuilds the key index from the
+   * latest-value index on disk and compares it with the one apply maintains.
+   * Throws an AssertionError on any difference.
+   */
+  async verifyKeyIndex(): Promise<void> {
+    this.assertOpen();
+    while (this.applying !== null) await this.applying.catch(() => undefined);
+    // No batch is being written: the snapshot and the index listing are of the same state.
+    const snapshot = this.db.snapshot();
+    const expected = this.index.entries();
+    try {
+      const rebuilt = await KeyIndex.load(this.db, snapshot);
+      const diff = indexDifference(rebuilt.entries(), expected);
+      assert(diff === null, `key index differs from disk: ${diff}`);
+    } finally {
+      await snapshot.close();
     }
   }
 
@@ -313,7 +367,7 @@ export class MvccStore {
   }
 
   private async applyEntries(entries: ApplyEntry[]): Promise<ApplyResult[]> {
-    const batch = new ApplyBatch(new DbReader(this.db), this.state, (id) => this.leaseTable.get(id)?.meta, this.quotaBytes);
+    const batch = new ApplyBatch(this.committedReader, this.state, this.committedView);
     const results: ApplyResult[] = [];
     let applied = 0;
     for (const e of entries) {
@@ -325,7 +379,12 @@ export class MvccStore {
       // Gaps are allowed: a founding member's log starts after its bootstrap snapshot.
       batch.state.appliedIndex = e.index;
       applied++;
-      results.push(e.command === null ? null : await batch.applyCommand(e.command));
+      if (e.command === null) {
+        results.push(null);
+        continue;
+      }
+      const r = batch.applyCommand(e.command);
+      results.push(r instanceof Promise ? await r : r);
     }
     if (applied === 0) return results;
     batch.finish();
@@ -337,7 +396,8 @@ export class MvccStore {
     let done!: () => void;
     this.writing = new Promise<void>((resolve) => (done = resolve));
     try {
-      await this.db.batch(batch.overlay.toOps());
+      if (batch.hasPrevValueLoads) await this.writeAndLoad(batch);
+      else await batch.overlay.write(this.db);
       this.publish(batch);
     } finally {
       this.writing = null;
@@ -345,14 +405,27 @@ export class MvccStore {
     }
   }
 
+  /**
+   * Writes the batch and, at the same time, reads the previous values its
+   * answers and events want from a snapshot taken before the write.
+   */
+  private async writeAndLoad(batch: ApplyBatch): Promise<void> {
+    const snapshot = this.db.snapshot();
+    const loading = batch.loadPrevValues(new DbReader(this.db, snapshot)).finally(() => snapshot.close());
+    const [written, loaded] = await Promise.allSettled([batch.overlay.write(this.db), loading]);
+    if (written.status === 'rejected') throw written.reason;
+    if (loaded.status === 'rejected') throw loaded.reason;
+  }
+
   /** Synchronous: readers, watchers and the compactor see the new state at once. */
   private publish(batch: ApplyBatch): void {
     const compactMoved = batch.state.compactRevision !== this.state.compactRevision;
     assert(batch.state.revision >= this.state.revision, 'revision went backwards');
     this.state = batch.state;
+    batch.applyTo(this.index);
     for (const d of batch.leaseDeltas) this.applyLeaseDelta(d);
     assert(this.leaseTable.size === this.state.leaseCount, 'lease count drifted');
-    this.hub.publish(batch.events, this.state.revision);
+    this.hub.publish(batch.events, this.state.revision, batch.prevKvMissing);
     if (compactMoved) this.compactor.schedule(this.state.compactRevision);
   }
 
@@ -370,7 +443,7 @@ export class MvccStore {
       case 'attach': {
         const l = this.leaseTable.get(d.id);
         assert(l !== undefined, 'attach to an unknown lease');
-        l.keys.set(bytesToKeyString(d.key), d.key);
+        l.keys.set(bytesToKeyString(d.key), d.key); // a compact copy (see RevisionWriter.moveLease)
         return;
       }
       case 'detach':

@@ -239,11 +239,24 @@ export async function evaluateCompare(view: ReadView, c: Compare): Promise<boole
   return records.every((r) => compareOne(c, r));
 }
 
-function compareOne(c: Compare, r: KvRecord | null): boolean {
+/** What a compare looks at: a KvRecord, or a key index entry for every target but the value. */
+export interface CompareSubject {
+  createRevision: number;
+  modRevision: number;
+  version: number;
+  lease: number;
+  value?: Uint8Array;
+}
+
+const NO_VALUE = new Uint8Array(0);
+
+/** One key against one compare (r null: the key does not exist). */
+export function compareOne(c: Compare, r: CompareSubject | null): boolean {
   let result: number;
   switch (c.target) {
     case CompareTarget.Value:
-      result = compareBytes(r?.value ?? new Uint8Array(0), c.value);
+      assert(r === null || r.value !== undefined, 'value compare without the value');
+      result = compareBytes(r?.value ?? NO_VALUE, c.value);
       break;
     case CompareTarget.Create:
       result = Math.sign((r?.createRevision ?? 0) - c.createRevision);

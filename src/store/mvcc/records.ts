@@ -5,6 +5,8 @@
 import { assert } from '../../util/assert.js';
 import { EventType } from '../types.js';
 import type { KeyValue, WatchEvent } from '../types.js';
+import { HEAP } from './byte-arena.js';
+import type { ByteAllocator } from './byte-arena.js';
 import { readU32, readU64, view, writeU32, writeU64 } from './keys.js';
 
 /** One version of a key as the store keeps it (a KeyValue plus its sub-revision). */
@@ -16,6 +18,29 @@ export interface KvRecord {
   version: number;
   lease: number;
   value: Uint8Array;
+}
+
+/**
+ * What the key index keeps of a live key: its latest version without the
+ * value (the value's length is kept for the byte accounting). Immutable: a
+ * change makes a new one, so that a staged change never alters the committed index.
+ */
+export interface KeyMeta {
+  readonly createRevision: number;
+  readonly modRevision: number;
+  readonly version: number;
+  readonly lease: number;
+  readonly valueBytes: number;
+}
+
+/** Always built here, so that every KeyMeta shares one object shape. */
+export function keyMeta(createRevision: number, modRevision: number, version: number, lease: number, valueBytes: number): KeyMeta {
+  return { createRevision, modRevision, version, lease, valueBytes };
+}
+
+/** The KeyValue of a key's version known by its metadata and value. */
+export function metaToKeyValue(key: Uint8Array, m: KeyMeta, value: Uint8Array): KeyValue {
+  return { key, createRevision: m.createRevision, modRevision: m.modRevision, version: m.version, value, lease: m.lease };
 }
 
 export function toKeyValue(r: KvRecord): KeyValue {
@@ -33,15 +58,35 @@ export function toKeyValue(r: KvRecord): KeyValue {
 
 const LATEST_HEADER_BYTES = 36;
 
-export function encodeLatest(r: KvRecord): Uint8Array {
-  const out = new Uint8Array(LATEST_HEADER_BYTES + r.value.length);
-  writeU64(out, 0, r.createRevision);
-  writeU64(out, 8, r.modRevision);
-  writeU32(out, 16, r.modSub);
-  writeU64(out, 20, r.version);
-  writeU64(out, 28, r.lease);
-  out.set(r.value, LATEST_HEADER_BYTES);
+export function encodeLatest(
+  createRevision: number,
+  modRevision: number,
+  modSub: number,
+  version: number,
+  lease: number,
+  value: Uint8Array,
+  a: ByteAllocator = HEAP,
+): Uint8Array {
+  const out = a.alloc(LATEST_HEADER_BYTES + value.length);
+  writeU64(out, 0, createRevision);
+  writeU64(out, 8, modRevision);
+  writeU32(out, 16, modSub);
+  writeU64(out, 20, version);
+  writeU64(out, 28, lease);
+  out.set(value, LATEST_HEADER_BYTES);
   return out;
+}
+
+/** The mod revision of a latest-index record, without decoding the rest. */
+export function latestModRevision(v: Uint8Array): number {
+  assert(v.length >= LATEST_HEADER_BYTES, 'short latest-index record');
+  return readU64(v, 8);
+}
+
+/** Everything but the value of a latest-index record: what the key index keeps. */
+export function decodeLatestMeta(v: Uint8Array): KeyMeta {
+  assert(v.length >= LATEST_HEADER_BYTES, 'short latest-index record');
+  return keyMeta(readU64(v, 0), readU64(v, 8), readU64(v, 20), readU64(v, 28), v.length - LATEST_HEADER_BYTES);
 }
 
 export function decodeLatest(key: Uint8Array, v: Uint8Array): KvRecord {
@@ -77,16 +122,34 @@ export interface EventRecord {
   record: KvRecord;
 }
 
-export function encodeEvent(type: EventType, r: KvRecord): Uint8Array {
-  const out = new Uint8Array(EVENT_HEADER_BYTES + r.key.length + r.value.length);
+/** Key and value are copied. */
+export function encodeEvent(
+  type: EventType,
+  createRevision: number,
+  version: number,
+  lease: number,
+  key: Uint8Array,
+  value: Uint8Array,
+): Uint8Array {
+  const out = new Uint8Array(EVENT_HEADER_BYTES + key.length + value.length);
   out[0] = type;
-  writeU64(out, 1, r.createRevision);
-  writeU64(out, 9, r.version);
-  writeU64(out, 17, r.lease);
-  writeU32(out, 25, r.key.length);
-  out.set(r.key, EVENT_HEADER_BYTES);
-  out.set(r.value, EVENT_HEADER_BYTES + r.key.length);
+  writeU64(out, 1, createRevision);
+  writeU64(out, 9, version);
+  writeU64(out, 17, lease);
+  writeU32(out, 25, key.length);
+  out.set(key, EVENT_HEADER_BYTES);
+  out.set(value, EVENT_HEADER_BYTES + key.length);
   return out;
+}
+
+/** The key inside an encoded event (a view, no copy). */
+export function eventKeyView(encoded: Uint8Array, keyLength: number): Uint8Array {
+  return view(encoded, EVENT_HEADER_BYTES, keyLength);
+}
+
+/** The value inside an encoded event (a view, no copy). */
+export function eventValueView(encoded: Uint8Array, keyLength: number): Uint8Array {
+  return view(encoded, EVENT_HEADER_BYTES + keyLength, encoded.length - EVENT_HEADER_BYTES - keyLength);
 }
 
 export function decodeEvent(rev: number, sub: number, v: Uint8Array): EventRecord {
@@ -110,10 +173,6 @@ export function decodeEvent(rev: number, sub: number, v: Uint8Array): EventRecor
   };
 }
 
-export function tombstoneRecord(key: Uint8Array, rev: number, sub: number): KvRecord {
-  return { key, createRevision: 0, modRevision: rev, modSub: sub, version: 0, lease: 0, value: new Uint8Array(0) };
-}
-
 /** The WatchEvent of a stored event (prevKv filled in by the caller when wanted). */
 export function toWatchEvent(e: EventRecord, prevKv: KeyValue | null): WatchEvent {
   return { type: e.type, kv: toKeyValue(e.record), prevKv };
@@ -124,13 +183,13 @@ export function toWatchEvent(e: EventRecord, prevKv: KeyValue | null): WatchEven
 // member computes the same dbSizeBytes() and makes the same quota decision (determinism).
 
 /** Bytes one change (a put or a tombstone) occupies in the history index and the event log. */
-export function changeBytes(r: KvRecord): number {
-  return 2 * (1 + 12) + 2 * r.key.length + 2 + 1 + EVENT_HEADER_BYTES + r.value.length;
+export function changeBytesOf(keyBytes: number, valueBytes: number): number {
+  return 2 * (1 + 12) + 2 * keyBytes + 2 + 1 + EVENT_HEADER_BYTES + valueBytes;
 }
 
 /** Bytes the latest-value entry of a live key occupies. */
-export function latestBytes(r: KvRecord): number {
-  return 1 + r.key.length + LATEST_HEADER_BYTES + r.value.length;
+export function latestBytesOf(keyBytes: number, valueBytes: number): number {
+  return 1 + keyBytes + LATEST_HEADER_BYTES + valueBytes;
 }
 
 /** Bytes a lease record occupies (etcd counts a fixed overhead per lease too). */
@@ -138,12 +197,19 @@ export const LEASE_BYTES = 64;
 
 // ---- small JSON records (meta, leases) -----------------------------------------------------
 
-export function encodeJson(v: unknown): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(v));
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+
+export function encodeJson(v: unknown, a: ByteAllocator = HEAP): Uint8Array {
+  const json = JSON.stringify(v);
+  if (a === HEAP) return textEncoder.encode(json);
+  const out = a.alloc(Buffer.byteLength(json));
+  textEncoder.encodeInto(json, out);
+  return out;
 }
 
 export function decodeJson<T>(b: Uint8Array): T {
-  return JSON.parse(new TextDecoder().decode(b)) as T;
+  return JSON.parse(textDecoder.decode(b)) as T;
 }
 
 /** The persisted lease record. */

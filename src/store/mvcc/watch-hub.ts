@@ -13,6 +13,11 @@
  *   no gap and no duplicate, and a slow consumer never blocks applies or other
  *   watchers.
  * - A watcher starting in the past starts unsynced; from 0 or the future, synced.
+ * - prevKv: apply loads the previous value of a change only if `wantsPrevKv`
+ *   says some watcher (synced or not) may want it. A watcher that wants one
+ *   that was not loaded (it started while the batch was being applied) is
+ *   moved to the unsynced set from that event's revision, as if its buffer
+ *   were full, and reads it from the event log: late, never missing.
  *
  * Every batch carries `revision`: every matching event at or below it has been
  * delivered (progress batches have no events). A compacted watcher gets one
@@ -95,6 +100,8 @@ class WatcherImpl implements Watcher {
   private failure: unknown = null;
   ended = false;
   progressWanted = false;
+  /** Counted in the hub's prevKv interest (registered at most once, removed once). */
+  prevKvInterest = false;
 
   constructor(
     readonly id: number,
@@ -186,6 +193,9 @@ export class WatchHub {
   private readonly syncedByKey = new Map<string, Set<WatcherImpl>>();
   private readonly syncedRanges = new Set<WatcherImpl>();
   private readonly unsynced: WatcherImpl[] = [];
+  /** Watchers (synced or not) that want prevKv: single keys (count per key) and ranges. */
+  private readonly prevKvKeys = new Map<string, number>();
+  private readonly prevKvRanges = new Set<WatcherImpl>();
   private worker: Promise<void> | null = null;
   private wakeWorker: (() => void) | null = null;
   private closed = false;
@@ -216,8 +226,10 @@ export class WatchHub {
       w.push({ events: [], revision: current, compactRevision: compact });
       w.end();
     } else if (synced) {
+      this.addInterest(w);
       this.addSynced(w);
     } else {
+      this.addInterest(w);
       this.unsynced.push(w);
       this.wake();
     }
@@ -225,23 +237,40 @@ export class WatchHub {
   }
 
   /**
+   * Whether some watcher may want the previous version of `key` (its latin1
+   * string `keyString`) with its event. May over-approximate (it ignores
+   * noPut/noDelete and start revisions); must not under-approximate for a
+   * watcher that exists when it is asked.
+   */
+  wantsPrevKv(key: Uint8Array, keyString: string): boolean {
+    if (this.prevKvKeys.size === 0 && this.prevKvRanges.size === 0) return false;
+    if (this.prevKvKeys.has(keyString)) return true;
+    for (const w of this.prevKvRanges) if (rangeContains(w.range, key)) return true;
+    return false;
+  }
+
+  /**
    * Fans out the events of one written apply batch (in revision order), with
    * `revision` the store revision after it. Synchronous by contract.
+   * `prevKvMissing`: events whose prevKv was not loaded (see `wantsPrevKv`).
    */
-  publish(events: WatchEvent[], revision: number): void {
-    if (events.length === 0) return;
+  publish(events: WatchEvent[], revision: number, prevKvMissing: ReadonlySet<WatchEvent> | null = null): void {
+    if (events.length === 0 || (this.syncedByKey.size === 0 && this.syncedRanges.size === 0)) return;
     const matched = new Map<WatcherImpl, WatchEvent[]>();
-    const add = (w: WatcherImpl, ev: WatchEvent): void => {
-      if (ev.kv.modRevision < w.nextRevision || !w.matches(ev)) return;
-      const list = matched.get(w);
-      if (list === undefined) matched.set(w, [ev]);
-      else list.push(ev);
-    };
     for (const ev of events) {
-      for (const w of this.syncedByKey.get(bytesToKeyString(ev.kv.key)) ?? []) add(w, ev);
-      for (const w of this.syncedRanges) add(w, ev);
+      if (this.syncedByKey.size > 0) {
+        const byKey = this.syncedByKey.get(bytesToKeyString(ev.kv.key));
+        if (byKey !== undefined) for (const w of byKey) addMatch(matched, w, ev);
+      }
+      for (const w of this.syncedRanges) addMatch(matched, w, ev);
     }
-    for (const [w, list] of matched) this.deliver(w, list, revision);
+    for (const [w, list] of matched) {
+      if (w.req.prevKv && prevKvMissing !== null && list.some((ev) => prevKvMissing.has(ev))) {
+        this.desync(w, list[0]!.kv.modRevision);
+      } else {
+        this.deliver(w, list, revision);
+      }
+    }
   }
 
   /** Ends every watcher and stops the catch-up worker. */
@@ -254,6 +283,7 @@ export class WatchHub {
 
   remove(w: WatcherImpl): void {
     this.all.delete(w);
+    this.removeInterest(w);
     this.removeSynced(w);
     const i = this.unsynced.indexOf(w);
     if (i >= 0) this.unsynced.splice(i, 1);
@@ -275,14 +305,45 @@ export class WatchHub {
     const limit = this.opts.watchBufferEvents;
     if (w.bufferedEvents > 0 && w.bufferedEvents + events.length > limit) {
       // Too slow: drop these and catch up from the event log from their first revision.
-      this.removeSynced(w);
-      w.synced = false;
-      w.nextRevision = events[0]!.kv.modRevision;
-      this.unsynced.push(w);
-      this.wake();
+      this.desync(w, events[0]!.kv.modRevision);
       return;
     }
     w.push({ events: events.map((ev) => forWatcher(w, ev)), revision, compactRevision: 0 });
+  }
+
+  /** Moves a synced watcher to the unsynced set: it reads from `fromRevision` on from the event log. */
+  private desync(w: WatcherImpl, fromRevision: number): void {
+    assert(fromRevision >= w.nextRevision, 'desync would skip backwards');
+    this.removeSynced(w);
+    w.synced = false;
+    w.nextRevision = fromRevision;
+    this.unsynced.push(w);
+    this.wake();
+  }
+
+  private addInterest(w: WatcherImpl): void {
+    if (!w.req.prevKv) return;
+    w.prevKvInterest = true;
+    if (w.range.single) {
+      const k = bytesToKeyString(w.range.start);
+      this.prevKvKeys.set(k, (this.prevKvKeys.get(k) ?? 0) + 1);
+    } else {
+      this.prevKvRanges.add(w);
+    }
+  }
+
+  private removeInterest(w: WatcherImpl): void {
+    if (!w.prevKvInterest) return;
+    w.prevKvInterest = false;
+    if (w.range.single) {
+      const k = bytesToKeyString(w.range.start);
+      const n = this.prevKvKeys.get(k) ?? 0;
+      assert(n > 0, 'prevKv interest out of sync');
+      if (n === 1) this.prevKvKeys.delete(k);
+      else this.prevKvKeys.set(k, n - 1);
+    } else {
+      this.prevKvRanges.delete(w);
+    }
   }
 
   private addSynced(w: WatcherImpl): void {
@@ -360,6 +421,14 @@ export class WatchHub {
       this.addSynced(w);
     }
   }
+}
+
+/** Adds `ev` to what `w` gets from this publish, if it is for `w` (a plain function: no closure per publish). */
+function addMatch(matched: Map<WatcherImpl, WatchEvent[]>, w: WatcherImpl, ev: WatchEvent): void {
+  if (ev.kv.modRevision < w.nextRevision || !w.matches(ev)) return;
+  const list = matched.get(w);
+  if (list === undefined) matched.set(w, [ev]);
+  else list.push(ev);
 }
 
 /** Events are shared between watchers; a watcher without prevKv gets a copy without it. */
