@@ -110,8 +110,33 @@ test('member add: a new member joins as a learner, catches up by snapshot, is pr
     // d learns of its promotion when it applies the change; until then it refuses, as a learner.
     await c.waitFor(() => d.members().find((m) => m.id === d.memberId)?.isLearner === false, 'd applied its promotion');
     t.is((await d.range(get('k', { rangeEnd: b('l'), countOnly: true }))).count, 60);
+    let removed = false;
+    d.onRemoved(() => (removed = true));
     await c.leader()!.memberRemove(d.memberId);
     t.is(c.leader()!.members().length, 3);
+    await c.waitFor(() => removed, 'd learned of its removal (its master exits then)');
+  } finally {
+    await c.close();
+  }
+});
+
+test('a member removed while it was down learns it from its peers when it comes back', async (t) => {
+  const c = new StoreTestCluster(['a', 'b', 'c']);
+  try {
+    await c.startAll();
+    await c.waitFor(() => c.leader() !== undefined, 'a leader');
+    const victim = [...c.servers.values()].find((x) => !x.isLeader)!;
+    const { name, memberId } = victim;
+    await c.stop(name);
+    await c.leader()!.memberRemove(memberId);
+    // It cannot apply its own removal (no one sends it the log any more)...
+    const back = await c.start(name);
+    let removed = false;
+    back.onRemoved(() => (removed = true));
+    // ...but the first message it sends is refused with "member removed".
+    await c.waitFor(() => removed, 'the removed member was told by a peer', 15_000);
+    t.true(removed);
+    t.is(c.leader()!.members().length, 2);
   } finally {
     await c.close();
   }

@@ -145,6 +145,8 @@ export async function masterCommand(argv: string[]): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // Like etcd: a member removed from the cluster shuts itself down.
+    master.store.onRemoved(() => stop('removed from the cluster'));
   });
   await master.close();
   logger.info({}, 'stopped');

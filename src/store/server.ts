@@ -162,6 +162,8 @@ export class StoreServer {
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
   private readonly memberListeners = new Set<() => void>();
+  private readonly removedListeners = new Set<() => void>();
+  private removedNotified = false;
 
   private constructor(o: StoreServerOptions, meta: Meta, storage: LevelLogStorage, sm: StoreStateMachine, transport: GrpcTransport, lessor: Lessor) {
     this.o = o;
@@ -242,6 +244,8 @@ export class StoreServer {
         reportUnreachable: (p) => server.raft.reportUnreachable(p),
         reportSnapshot: (p, s) => server.raft.reportSnapshot(p, s),
         members: () => new TextEncoder().encode(JSON.stringify(server.sm.members.data())),
+        isRemoved: (id) => server.sm.members.isRemoved(id),
+        onRemovedByPeer: () => server.removedByPeer(),
       },
     });
     server = new StoreServer(o, meta, storage, sm, transport, lessor);
@@ -507,6 +511,9 @@ export class StoreServer {
       }, this.o.requestTimeoutMs);
       this.waiters.set(id, { resolve, reject, timer });
     });
+    // Observed from the start: close() may reject it while we still wait for a
+    // leader, before the caller holds it (an unobserved rejection ends the process).
+    result.catch(() => undefined);
     if (this.o.onProposal) {
       const t0 = process.hrtime.bigint();
       const observe = () => this.o.onProposal!(Number(process.hrtime.bigint() - t0) / 1e9);
@@ -593,6 +600,24 @@ export class StoreServer {
   private onMembersChanged(): void {
     this.syncPeers();
     for (const f of this.memberListeners) f();
+    if (this.sm.members.isRemoved(this.memberId) && !this.removedNotified) {
+      this.removedNotified = true;
+      this.o.logger.warn({ member: this.memberId }, 'this member was removed from the cluster');
+      for (const f of this.removedListeners) f();
+    }
+  }
+
+  /** A peer refused our messages because we were removed (we may never apply it ourselves). */
+  private removedByPeer(): void {
+    if (this.removedNotified) return;
+    this.removedNotified = true;
+    this.o.logger.warn({ member: this.memberId }, 'a peer says this member was removed from the cluster');
+    for (const f of this.removedListeners) f();
+  }
+
+  /** Calls `f` once this member knows it was removed (etcd's members then exit). */
+  onRemoved(f: () => void): void {
+    this.removedListeners.add(f);
   }
 
   /** Keeps the transport's peers equal to the member table. */

@@ -53,7 +53,14 @@ export interface TransportHandler {
   reportSnapshot(peer: NodeId, status: SnapshotStatus): void;
   /** The member table to give a joining member (opaque bytes). */
   members(): Uint8Array;
+  /** Whether `id` was removed from the cluster (its messages are then refused, telling it so). */
+  isRemoved?(id: NodeId): boolean;
+  /** A peer told us that we were removed from the cluster. */
+  onRemovedByPeer?(): void;
 }
+
+/** The status detail a peer answers a removed member with (as etcd's "member removed"). */
+export const MEMBER_REMOVED_DETAIL = 'skiff: the sending member was removed from the cluster';
 
 export interface TransportOptions {
   id: NodeId;
@@ -261,6 +268,10 @@ export class GrpcTransport {
         call.destroy(new Error('cluster id mismatch'));
         return;
       }
+      if (this.opts.handler.isRemoved?.(b.from)) {
+        cb({ code: grpc.status.FAILED_PRECONDITION, details: MEMBER_REMOVED_DETAIL });
+        return;
+      }
       const mine = b.messages.filter((m) => m.to === this.opts.id);
       this.stats.receivedMessages += mine.length;
       if (mine.length > 0) this.opts.handler.onMessages(mine);
@@ -334,6 +345,7 @@ class PeerSender {
   private openStream(): grpc.ClientWritableStream<MessageBatch> {
     const stream = (this.client as unknown as { Send(cb: (err: grpc.ServiceError | null) => void): grpc.ClientWritableStream<MessageBatch> }).Send(
       (err) => {
+        if (err?.details === MEMBER_REMOVED_DETAIL) this.opts.handler.onRemovedByPeer?.();
         if (err && !this.closed) this.broken(err);
       },
     );
