@@ -86,7 +86,11 @@ export function parseMasterArgs(argv: string[]): Omit<MasterOptions, 'logger'> &
   const electionTimeoutMs = int('election-timeout', 1);
   if (electionTimeoutMs < 5 * heartbeatMs) throw new UsageError('--election-timeout must be at least 5 times --heartbeat-interval');
   const tlsTriple = (cert?: string, key?: string, ca?: string) => (cert && key ? { certFile: cert, keyFile: key, ...(ca ? { caFile: ca } : {}) } : undefined);
-  const clientTls = tlsTriple(v['cert-file'], v['key-file'], v['client-cert-auth'] ? v['trusted-ca-file'] : undefined);
+  // The trusted CA also verifies the leader when this member forwards to it,
+  // so it is kept even when clients need no certificate.
+  const clientTriple = tlsTriple(v['cert-file'], v['key-file'], v['trusted-ca-file']);
+  if (v['client-cert-auth'] && !clientTriple?.caFile) throw new UsageError('--client-cert-auth needs --cert-file, --key-file and --trusted-ca-file');
+  const clientTls = clientTriple ? { ...clientTriple, clientCertAuth: v['client-cert-auth'] } : undefined;
   const peer = tlsTriple(v['peer-cert-file'], v['peer-key-file'], v['peer-trusted-ca-file']);
   if (peer && !peer.caFile) throw new UsageError('peer TLS needs --peer-trusted-ca-file (members authenticate each other)');
   return {

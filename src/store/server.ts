@@ -264,6 +264,8 @@ export class StoreServer {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // As etcd: a leader hands over first, so that a clean stop costs no election.
+    await this.transferLeadershipBeforeStop().catch(() => undefined);
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
     await this.raft.stop();
@@ -453,6 +455,26 @@ export class StoreServer {
     const committed = this.raft.rn.raft.log.committed;
     if (!pr || pr.match < committed * 0.9) throw new StoreError('STORE_ERR_LEARNER_NOT_READY');
     await this.proposeConfChange({ transition: ConfChangeTransition.Auto, changes: [{ type: ConfChangeType.AddVoter, nodeId: id }], context: new Uint8Array(0) }, () => this.sm.members.get(id)?.isLearner === false);
+  }
+
+  /**
+   * If this member leads, hands leadership to the most caught-up voter and
+   * waits (up to an election timeout) until another member leads.
+   */
+  private async transferLeadershipBeforeStop(): Promise<void> {
+    const st = this.raft.rn.status();
+    if (!this.raft.isLeader || !st.progress) return;
+    let best = 0;
+    let bestMatch = -1;
+    for (const [id, pr] of st.progress) {
+      if (id === this.memberId || pr.isLearner || !st.config.voters.includes(id)) continue;
+      if (pr.match > bestMatch) [best, bestMatch] = [id, pr.match];
+    }
+    if (best === 0) return;
+    this.o.logger.info({ member: this.memberId, to: best }, 'handing leadership over before stopping');
+    this.raft.transferLeadership(best);
+    const deadline = Date.now() + this.o.electionTimeoutMs;
+    while (Date.now() < deadline && (this.raft.isLeader || this.raft.leaderId === this.memberId)) await sleep(10);
   }
 
   /** Hands leadership to `target` (this member must lead). */

@@ -15,6 +15,11 @@
  *
  * etcdctl is always given schemeless endpoints: see the KNOWN LIMITATION in
  * e2e-etcdctl.ts.
+ *
+ * Options beyond the defaults (all off unless given): https:// client and
+ * peer URLs (`scheme`), flags for one member only (`memberArgs`, e.g. its own
+ * certificate), extra environment, and which founders start() waits for
+ * (`awaitHealthy`, for a member that is meant never to join).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
@@ -41,6 +46,8 @@ process.on('exit', () => {
     p.kill('SIGKILL');
   }
 });
+
+export type UrlScheme = 'http' | 'https';
 
 export interface MemberPorts {
   client: number;
@@ -72,6 +79,8 @@ export class E2eMember {
     readonly logFile: string,
     /** The `skiff master` flags, reused verbatim on restart. */
     readonly args: readonly string[],
+    /** The scheme of the client and peer URLs (the metrics port is always plain HTTP). */
+    readonly scheme: UrlScheme = 'http',
   ) {}
 
   /** host:port of the etcd API, schemeless as etcdctl and the etcd3 client take it. */
@@ -80,11 +89,11 @@ export class E2eMember {
   }
 
   get clientURL(): string {
-    return `http://127.0.0.1:${this.ports.client}`;
+    return `${this.scheme}://127.0.0.1:${this.ports.client}`;
   }
 
   get peerURL(): string {
-    return `http://127.0.0.1:${this.ports.peer}`;
+    return `${this.scheme}://127.0.0.1:${this.ports.peer}`;
   }
 
   get metricsURL(): string {
@@ -134,6 +143,14 @@ export interface E2eClusterOptions {
   label: string;
   /** Extra `skiff master` flags for every member, e.g. ['--snapshot-count', '50']. */
   extraArgs?: string[];
+  /** Client and peer URL scheme (default http); https needs the TLS flags in extraArgs or memberArgs. */
+  scheme?: UrlScheme;
+  /** Extra flags for the member named `name`, after extraArgs (e.g. its own certificate). */
+  memberArgs?: (name: string) => string[];
+  /** Extra environment for every member process. */
+  env?: Record<string, string>;
+  /** Whether start() waits for founder `name` to be healthy (default: every founder). */
+  awaitHealthy?: (name: string) => boolean;
 }
 
 export class E2eCluster {
@@ -153,18 +170,23 @@ export class E2eCluster {
       name: `m${i + 1}`,
       ports: { client: ports[3 * i]!, peer: ports[3 * i + 1]!, metrics: ports[3 * i + 2]! },
     }));
-    const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.ports.peer}`).join(',');
+    const initialCluster = specs.map((s) => `${s.name}=${this.scheme}://127.0.0.1:${s.ports.peer}`).join(',');
     for (const s of specs) {
       const m = this.makeMember(s.name, s.ports, join(this.root, s.name), initialCluster, 'new');
       this.members.push(m);
       this.spawn(m);
     }
-    await this.waitHealthy(this.members);
+    const awaited = this.opts.awaitHealthy;
+    await this.waitHealthy(awaited ? this.members.filter((m) => awaited(m.name)) : this.members);
+  }
+
+  get scheme(): UrlScheme {
+    return this.opts.scheme ?? 'http';
   }
 
   private makeMember(name: string, ports: MemberPorts, dataDir: string, initialCluster: string, state: 'new' | 'existing'): E2eMember {
-    const peer = `http://127.0.0.1:${ports.peer}`;
-    const client = `http://127.0.0.1:${ports.client}`;
+    const peer = `${this.scheme}://127.0.0.1:${ports.peer}`;
+    const client = `${this.scheme}://127.0.0.1:${ports.client}`;
     const args = [
       '--name', name,
       '--data-dir', dataDir,
@@ -176,9 +198,10 @@ export class E2eCluster {
       '--initial-cluster', initialCluster,
       '--initial-cluster-state', state,
       ...(this.opts.extraArgs ?? []),
+      ...(this.opts.memberArgs?.(name) ?? []),
     ];
     const log = join(this.root, `${name}-${ports.peer}.log`);
-    return new E2eMember(name, ports, dataDir, log, args);
+    return new E2eMember(name, ports, dataDir, log, args, this.scheme);
   }
 
   private spawn(m: E2eMember): void {
@@ -191,7 +214,7 @@ export class E2eCluster {
       m.proc = spawn(process.execPath, ['--import', 'tsx', '--import', ORPHAN_GUARD, MAIN_TS, 'master', ...m.args], {
         cwd: REPO_DIR,
         stdio: ['ignore', fd, fd],
-        env: { ...process.env, SKIFF_E2E_PARENT_PID: String(process.pid) },
+        env: { ...process.env, ...this.opts.env, SKIFF_E2E_PARENT_PID: String(process.pid) },
       });
     } finally {
       closeSync(fd);
@@ -340,7 +363,7 @@ export class E2eCluster {
   async addMember(name: string, opts: { learner?: boolean; dataDir?: string } = {}): Promise<{ member: E2eMember; id: string; stdout: string }> {
     const [client, peer, metrics] = await freePorts(3);
     const ports = { client: client!, peer: peer!, metrics: metrics! };
-    const args = ['member', 'add', name, ...(opts.learner ? ['--learner'] : []), `--peer-urls=http://127.0.0.1:${ports.peer}`];
+    const args = ['member', 'add', name, ...(opts.learner ? ['--learner'] : []), `--peer-urls=${this.scheme}://127.0.0.1:${ports.peer}`];
     const r = await etcdctl(this.endpoints(), args);
     if (r.code !== 0) throw new Error(`etcdctl ${args.join(' ')} failed: ${r.stderr}`);
     const id = /Member\s+([0-9a-f]+)\s+added/.exec(r.stdout)?.[1];

@@ -87,6 +87,9 @@ export const TRANSPORT_DEFAULTS = Object.freeze({
   backoffMaxMs: 2000,
 });
 
+/** While a peer stays unreachable, how often that is logged as a warning. */
+const WARN_EVERY_MS = 30_000;
+
 /** gRPC's own cap on a received message; above our largest batch or chunk. */
 const MAX_GRPC_MESSAGE_BYTES = 64 * 1024 * 1024;
 
@@ -321,6 +324,9 @@ class PeerSender {
   private retryTimer: NodeJS.Timeout | null = null;
   private snapshotInFlight = false;
   private closed = false;
+  /** Consecutive stream failures (reset by a successful write). */
+  private failures = 0;
+  private lastWarnAt = 0;
 
   constructor(
     readonly id: NodeId,
@@ -365,7 +371,14 @@ class PeerSender {
         const batch = this.takeBatch();
         this.stats.sentBatches++;
         this.stats.sentMessages += batch.length;
-        const more = this.stream.write({ clusterId: this.opts.clusterId, from: this.opts.id, messages: batch });
+        const more = this.stream.write({ clusterId: this.opts.clusterId, from: this.opts.id, messages: batch }, () => {
+          // grpc-js calls back once the message is buffered; only a connected
+          // channel says the peer is reachable again.
+          if (this.client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY) {
+            this.failures = 0;
+            this.backoffMs = this.opts.backoffInitialMs;
+          }
+        });
         if (!more) {
           this.waitingDrain = true;
           this.stream.once('drain', () => {
@@ -404,7 +417,13 @@ class PeerSender {
     }
     this.waitingDrain = false;
     this.opts.handler.reportUnreachable(this.id);
-    this.opts.logger.debug({ peer: this.id, err: err.message, backoffMs: this.backoffMs }, 'peer stream broken');
+    this.failures++;
+    // A warning when a peer becomes unreachable (down, or refusing our
+    // certificate), then at most one every WARN_EVERY_MS while it stays so.
+    const now = Date.now();
+    const warn = this.failures === 1 || now - this.lastWarnAt >= WARN_EVERY_MS;
+    if (warn) this.lastWarnAt = now;
+    this.opts.logger[warn ? 'warn' : 'debug']({ peer: this.id, err: err.message, failures: this.failures, backoffMs: this.backoffMs }, 'cannot reach peer');
     if (this.retryTimer || this.closed) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;

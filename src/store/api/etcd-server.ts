@@ -69,8 +69,10 @@ const MAX_WATCHERS_PER_STREAM = 10_000;
 export interface ClientTls {
   certFile: string;
   keyFile: string;
-  /** With a CA, clients must present certificates it signed (mTLS). */
+  /** The CA that signs members' and clients' certificates (etcd's --trusted-ca-file). */
   caFile?: string;
+  /** Require clients to present a certificate signed by caFile (etcd's --client-cert-auth). */
+  clientCertAuth?: boolean;
 }
 
 export interface EtcdApiOptions {
@@ -130,7 +132,7 @@ export class EtcdApiServer {
       ? grpc.ServerCredentials.createSsl(
           t.caFile ? readFileSync(t.caFile) : null,
           [{ cert_chain: readFileSync(t.certFile), private_key: readFileSync(t.keyFile) }],
-          Boolean(t.caFile),
+          Boolean(t.clientCertAuth && t.caFile),
         )
       : grpc.ServerCredentials.createInsecure();
     this.port = await new Promise<number>((resolve, reject) => this.server.bindAsync(this.o.listen, creds, (e, p) => (e ? reject(e) : resolve(p))));
