@@ -97,6 +97,9 @@ test('member add: a new member joins as a learner, catches up by snapshot, is pr
     await c.startAll();
     await c.waitFor(() => c.leader() !== undefined, 'a leader');
     for (let i = 0; i < 60; i++) await c.leader()!.put(put(`k${i}`, `v${i}`));
+    // One record larger than a transport chunk (1 MiB): the snapshot must be re-chunked.
+    const big = 'x'.repeat(1.4 * 1024 * 1024);
+    await c.leader()!.put(put('big', big));
     const [port] = await (await import('./helpers/ports.js')).freePorts(1);
     c.peerPorts.set('d', port!);
     const added = await c.leader()!.memberAdd([`http://127.0.0.1:${port}`], true);
@@ -105,11 +108,21 @@ test('member add: a new member joins as a learner, catches up by snapshot, is pr
     t.is(d.memberId, added.id, 'the new member found its id');
     await c.waitFor(() => d.revision === c.leader()?.revision, 'learner caught up');
     await c.waitFor(() => d.members().find((m) => m.id === d.memberId)?.name === 'd', 'published its name');
-    await c.leader()!.memberPromote(d.memberId);
+    // The leader refuses until it has heard d acknowledge the log (etcd does too): retry, as a client does.
+    for (let deadline = Date.now() + 5000; ; ) {
+      try {
+        await c.leader()!.memberPromote(d.memberId);
+        break;
+      } catch (e) {
+        if (!(e instanceof StoreError && e.code === 'STORE_ERR_LEARNER_NOT_READY') || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
     t.false(c.leader()!.members().find((m) => m.id === d.memberId)!.isLearner);
     // d learns of its promotion when it applies the change; until then it refuses, as a learner.
     await c.waitFor(() => d.members().find((m) => m.id === d.memberId)?.isLearner === false, 'd applied its promotion');
     t.is((await d.range(get('k', { rangeEnd: b('l'), countOnly: true }))).count, 60);
+    t.is((await d.range(get('big', { serializable: true }))).kvs[0]!.value.length, big.length);
     let removed = false;
     d.onRemoved(() => (removed = true));
     await c.leader()!.memberRemove(d.memberId);

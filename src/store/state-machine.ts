@@ -114,18 +114,30 @@ export class StoreStateMachine implements StateMachine {
   }
 
   async receiveSnapshot(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    // Chunk boundaries carry no meaning (the transport may split): read the
+    // header from the byte stream, and hand what follows it to the MVCC store.
     const it = chunks[Symbol.asyncIterator]();
-    const first = await it.next();
-    if (first.done) throw new StoreError('STORE_ERR_UNHEALTHY', 'empty snapshot stream');
-    const h = first.value;
-    const magicOk = h.length >= MAGIC.length + 4 && MAGIC.every((b, i) => h[i] === b);
-    const len = magicOk ? new DataView(h.buffer, h.byteOffset, h.byteLength).getUint32(MAGIC.length) : -1;
-    if (!magicOk || len > MAX_HEADER_BYTES || h.length !== MAGIC.length + 4 + len) {
-      throw new StoreError('STORE_ERR_UNHEALTHY', 'snapshot stream has no valid header');
+    let buf: Uint8Array = new Uint8Array(0);
+    const need = async (n: number): Promise<void> => {
+      while (buf.length < n) {
+        const next = await it.next();
+        if (next.done) throw new StoreError('STORE_ERR_UNHEALTHY', 'snapshot stream ended inside its header');
+        buf = buf.length === 0 ? next.value : Buffer.concat([buf, next.value]);
+      }
+    };
+    await need(MAGIC.length + 4);
+    if (!MAGIC.every((b, i) => buf[i] === b)) throw new StoreError('STORE_ERR_UNHEALTHY', 'snapshot stream has no valid header');
+    const len = new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getUint32(MAGIC.length);
+    if (len > MAX_HEADER_BYTES) throw new StoreError('STORE_ERR_UNHEALTHY', `snapshot header of ${len} bytes`);
+    const start = MAGIC.length + 4;
+    await need(start + len);
+    const members = JSON.parse(new TextDecoder().decode(buf.subarray(start, start + len))) as MemberTableData;
+    const rest = buf.subarray(start + len);
+    async function* remaining(): AsyncIterable<Uint8Array> {
+      if (rest.length > 0) yield rest;
+      for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
     }
-    const members = JSON.parse(new TextDecoder().decode(h.subarray(MAGIC.length + 4))) as MemberTableData;
-    const rest: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => it };
-    await MvccStore.restore(this.incomingDir(), rest);
+    await MvccStore.restore(this.incomingDir(), remaining());
     this.staged = members;
   }
 

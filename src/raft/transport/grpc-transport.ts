@@ -14,7 +14,6 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
-import { assert } from '../../util/assert.js';
 import { RaftError } from '../errors.js';
 import { type Message, MessageType, type NodeId, SnapshotStatus } from '../types.js';
 import {
@@ -465,9 +464,12 @@ class PeerSender {
       if (!call.write(c)) await new Promise((r) => call.once('drain', r));
     };
     await write({ clusterId: this.opts.clusterId, message: m, data: new Uint8Array(0), last: false });
-    for await (const chunk of this.opts.handler.snapshotData(m, this.opts.snapshotChunkBytes)) {
-      assert(chunk.length <= this.opts.snapshotChunkBytes, 'snapshot chunk over the limit');
-      await write({ clusterId: this.opts.clusterId, message: null, data: chunk, last: false });
+    const max = this.opts.snapshotChunkBytes;
+    for await (const chunk of this.opts.handler.snapshotData(m, max)) {
+      // Chunk boundaries carry no meaning: a larger one (one big record) is split.
+      for (let at = 0; at < chunk.length; at += max) {
+        await write({ clusterId: this.opts.clusterId, message: null, data: chunk.subarray(at, at + max), last: false });
+      }
     }
     await write({ clusterId: this.opts.clusterId, message: null, data: new Uint8Array(0), last: true });
     call.end();
