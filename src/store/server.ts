@@ -133,6 +133,8 @@ interface Waiter {
   resolve: (r: StoreResult) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+  /** process.hrtime.bigint() when proposed, for the proposal latency metric. */
+  startedNs: bigint;
 }
 
 interface Meta {
@@ -531,16 +533,11 @@ export class StoreServer {
         this.waiters.delete(id);
         reject(new StoreError(this.raft.leaderId ? 'STORE_ERR_TIMEOUT' : 'STORE_ERR_TIMEOUT_LEADER_FAIL'));
       }, this.o.requestTimeoutMs);
-      this.waiters.set(id, { resolve, reject, timer });
+      this.waiters.set(id, { resolve, reject, timer, startedNs: process.hrtime.bigint() });
     });
     // Observed from the start: close() may reject it while we still wait for a
     // leader, before the caller holds it (an unobserved rejection ends the process).
     result.catch(() => undefined);
-    if (this.o.onProposal) {
-      const t0 = process.hrtime.bigint();
-      const observe = () => this.o.onProposal!(Number(process.hrtime.bigint() - t0) / 1e9);
-      result.then(observe, observe);
-    }
     try {
       await this.proposeWhenLed(() => this.raft.propose(data));
     } catch (e) {
@@ -614,6 +611,7 @@ export class StoreServer {
       if (!w) continue;
       this.waiters.delete(a.command.id);
       clearTimeout(w.timer);
+      this.o.onProposal?.(Number(process.hrtime.bigint() - w.startedNs) / 1e9);
       if (isStoreError(r)) w.reject(r);
       else w.resolve(r);
     }
@@ -642,10 +640,11 @@ export class StoreServer {
     this.removedListeners.add(f);
   }
 
-  /** Keeps the transport's peers equal to the member table. */
+  /** Keeps the transport's peers equal to the member table (removed members are dropped). */
   private syncPeers(): void {
     const table: MemberTable = this.sm.members;
     for (const m of table.list()) if (m.id !== this.memberId && m.peerURLs[0]) this.transport.addPeer(m.id, m.peerURLs[0]);
+    for (const id of this.transport.peerIds()) if (!table.get(id)) this.transport.removePeer(id);
   }
 
   private onSoftState(state: StateType): void {

@@ -237,6 +237,10 @@ export class GrpcTransport {
     return this.peers.has(id);
   }
 
+  peerIds(): NodeId[] {
+    return [...this.peers.keys()];
+  }
+
   /** Queues messages for their peers; never blocks, may drop (see the file comment). */
   send(messages: readonly Message[]): void {
     if (this.closed) return;
