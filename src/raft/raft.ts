@@ -614,7 +614,11 @@ export class Raft {
         confIndex = this.log.lastIndex() + i + 1;
         continue;
       }
-      if (m.from === this.id || m.from === NONE) throw proposalDropped(refused.reason, refused.detail);
+      if (m.from === this.id || m.from === NONE) {
+        // The caller's mistake gets its own code; a pending change is a refusal for now.
+        if (refused.reason === 'invalid-conf-change') throw new RaftError('RAFT_ERR_INVALID_CONF_CHANGE', refused.detail, refused.reason);
+        throw proposalDropped(refused.reason, refused.detail);
+      }
       // A forwarded change we must refuse becomes a no-op, keeping the batch's indexes.
       ents[i] = { term: 0, index: 0, type: EntryType.Normal, data: EMPTY_BYTES };
     }

@@ -15,7 +15,6 @@
  * ready() and advance() alternate; step() and tick() may be called in between.
  */
 import { assert } from '../util/assert.js';
-import { Changer } from './conf-change.js';
 import { encodeConfChange } from './conf-change-codec.js';
 import type { RaftConfigInput } from './config.js';
 import { RaftError, isRaftError } from './errors.js';
@@ -116,9 +115,6 @@ export class RawNode {
    */
   proposeConfChange(cc: ConfChange): void {
     const data = encodeConfChange(cc);
-    if (this.raft.state === StateType.Leader && !(cc.changes.length === 0)) {
-      new Changer(this.raft.trk, this.raft.log.lastIndex()).apply(cc);
-    }
     this.raft.step(newMessage({ type: MessageType.Prop, from: this.raft.id, entries: [{ term: 0, index: 0, type: EntryType.ConfChange, data }] }));
   }
 
