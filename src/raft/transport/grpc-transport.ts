@@ -319,6 +319,8 @@ export class GrpcTransport {
 /** The send side towards one peer: a bounded queue drained onto a client stream. */
 class PeerSender {
   private queue: Message[] = [];
+  /** messageBytes() of each queued message, computed once. */
+  private sizes: number[] = [];
   private queueBytes = 0;
   private stream: grpc.ClientWritableStream<MessageBatch> | null = null;
   private flushing = false;
@@ -347,6 +349,7 @@ class PeerSender {
       return;
     }
     this.queue.push(m);
+    this.sizes.push(bytes);
     this.queueBytes += bytes;
     this.flush();
   }
@@ -400,13 +403,15 @@ class PeerSender {
     let bytes = 0;
     let n = 0;
     while (n < this.queue.length) {
-      const b = messageBytes(this.queue[n]!);
+      const b = this.sizes[n]!;
       if (n > 0 && bytes + b > this.opts.maxBatchBytes) break;
       bytes += b;
       n++;
     }
-    const batch = n === this.queue.length ? this.queue : this.queue.slice(0, n);
-    this.queue = n === this.queue.length ? [] : this.queue.slice(n);
+    const all = n === this.queue.length;
+    const batch = all ? this.queue : this.queue.slice(0, n);
+    this.queue = all ? [] : this.queue.slice(n);
+    this.sizes = all ? [] : this.sizes.slice(n);
     this.queueBytes -= bytes;
     if (this.queue.length === 0) this.queueBytes = 0;
     return batch;
@@ -487,6 +492,7 @@ class PeerSender {
     this.stream?.end();
     this.stream = null;
     this.queue = [];
+    this.sizes = [];
     this.client.close();
   }
 }
