@@ -129,6 +129,8 @@ const CLIENT_LINK_MS: [number, number] = [1, 4];
 const FSYNC_MS: [number, number] = [1, 6];
 const PAUSED_INBOX_MAX = 4096;
 const LIVENESS_OPS_PER_CLIENT = 2;
+/** Values a compare-and-set may pick as its expectation, per key. */
+const RECENT_WRITES_PER_KEY = 8;
 
 export class SimCluster {
   readonly opts: SimOptions;
@@ -142,6 +144,7 @@ export class SimCluster {
   private readonly queue = new EventQueue<SimEvent>();
   private readonly clients: ClientState[] = [];
   private readonly history: Operation<KvInput, KvOutput>[] = [];
+  private readonly recentWrites = new Map<string, string[]>();
   /** The last events (ticks left out: they are noise) and notices, for a violation report. */
   private readonly trace: [number, SimEvent | string][] = [];
   private now = 0;
@@ -467,11 +470,22 @@ export class SimCluster {
   }
 
   private randomValue(key: string): string | null {
-    const vals = this.history.filter((h) => h.input.key === key && h.input.kind !== 'get');
-    if (vals.length === 0) return null;
-    const h = this.clientRng.pick(vals.slice(-8));
-    return h.input.kind === 'get' ? null : h.input.value;
+    const vals = this.recentWrites.get(key);
+    if (!vals || vals.length === 0) return null;
+    return this.clientRng.pick(vals);
   }
+
+  /** Appends to the history, keeping the last few written values per key (for compare-and-sets). */
+  private recordOp(op: Operation<KvInput, KvOutput>): void {
+    this.history.push(op);
+    const input = op.input;
+    if (input.kind === 'get') return;
+    let vals = this.recentWrites.get(input.key);
+    if (!vals) this.recentWrites.set(input.key, (vals = []));
+    vals.push(input.value);
+    if (vals.length > RECENT_WRITES_PER_KEY) vals.shift();
+  }
+
 
   /** Half the time the leader (clients learn it from redirects in real systems), else any member. */
   private pickTarget(): NodeId | undefined {
@@ -511,7 +525,7 @@ export class SimCluster {
         output = { ok: outcome.casOk };
         if (outcome.casOk) c.seen.set(op.key, op.value);
       }
-      this.history.push({ clientId: c.id, input: op, call, return: this.now, output });
+      this.recordOp({ clientId: c.id, input: op, call, return: this.now, output });
       if (this.healed && call >= this.opts.safetyMs) {
         c.okAfterHeal++;
         if (this.livenessMetAt < 0 && this.clients.every((x) => x.okAfterHeal >= LIVENESS_OPS_PER_CLIENT)) {
@@ -536,7 +550,7 @@ export class SimCluster {
     c.inflight = null;
     this.stats.opsUnknown++;
     // Outcome unknown: it may take effect at any time after its call, or never.
-    this.history.push({ clientId: c.id, input: req.op, call, return: Infinity, output: undefined });
+    this.recordOp({ clientId: c.id, input: req.op, call, return: Infinity, output: undefined });
     c.seen.delete(req.op.key);
     this.push(this.clientRng.range(1, 20), { k: 'issue', client: c.id });
   }
