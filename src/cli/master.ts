@@ -1,11 +1,16 @@
 /**
  * `skiff master`: one member of the replicated store, with etcd's flags
- * (names and meanings as etcd's, so operators can carry their habits over).
+ * (names and meanings as etcd's, so operators can carry their habits over),
+ * and, with --listen-api-url, the Kubernetes API server over that member.
  */
+import { readFileSync } from 'node:fs';
+import { hostname, networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { API_SERVER_DEFAULTS, ApiServer, loadTokenFile } from '../control/apiserver/index.js';
+import { issueCertificate, loadOrCreateClusterPki } from '../control/pki/index.js';
 import type { InitialMember } from '../store/server.js';
-import { Master, type MasterOptions } from '../store/master.js';
+import { Master, type MasterOptions, splitHostPort } from '../store/master.js';
 import { STORE_SERVER_DEFAULTS } from '../store/server.js';
 import { UsageError } from './sim.js';
 
@@ -28,11 +33,20 @@ export const MASTER_USAGE = `usage: skiff master --name NAME --data-dir DIR --in
   --max-request-bytes            largest request (default: 1.5 MiB)
   --cert-file, --key-file, --trusted-ca-file, --client-cert-auth          TLS for clients
   --peer-cert-file, --peer-key-file, --peer-trusted-ca-file              mTLS between members
-  --log-level                    debug | info | warn | error (default: info)`;
+  --log-level                    debug | info | warn | error (default: info)
+
+Kubernetes API (served only with --listen-api-url):
+  --listen-api-url               https://HOST:PORT for the Kubernetes API (http:// only with --insecure-http)
+  --pki-dir                      the cluster CA (ca.crt, ca.key; created if missing): a serving certificate
+                                 for this master is issued from it, and client certificates it signed are accepted
+  --tls-cert-file, --tls-private-key-file   the API's serving certificate instead (PEM)
+  --client-ca-file               CA whose client certificates are accepted (CN = user, O = groups)
+  --token-auth-file              bearer tokens: CSV lines token,user,uid,"group1,group2"
+  --insecure-http                serve plain HTTP and let anonymous requests in: for tests only`;
 
 const str = { type: 'string' } as const;
 
-export function parseMasterArgs(argv: string[]): Omit<MasterOptions, 'logger'> & { logLevel: string } {
+export function parseMasterArgs(argv: string[]): Omit<MasterOptions, 'logger'> & { logLevel: string; api: ApiFlags | null } {
   const { values: v } = parseArgs({
     args: argv,
     strict: true,
@@ -60,8 +74,16 @@ export function parseMasterArgs(argv: string[]): Omit<MasterOptions, 'logger'> &
       'peer-key-file': str,
       'peer-trusted-ca-file': str,
       'log-level': { type: 'string', default: 'info' },
+      'listen-api-url': { type: 'string', default: '' },
+      'pki-dir': str,
+      'tls-cert-file': str,
+      'tls-private-key-file': str,
+      'client-ca-file': str,
+      'token-auth-file': str,
+      'insecure-http': { type: 'boolean', default: false },
     },
   });
+  const api = parseApiFlags(v);
   const name = v.name!;
   const int = (flag: string, min: number): number => {
     const raw = (v as unknown as Record<string, string | undefined>)[flag]!;
@@ -116,7 +138,43 @@ export function parseMasterArgs(argv: string[]): Omit<MasterOptions, 'logger'> &
     ...(clientTls ? { clientTls } : {}),
     ...(peer ? { peerTls: { certFile: peer.certFile, keyFile: peer.keyFile, caFile: peer.caFile! } } : {}),
     logLevel: v['log-level']!,
+    api,
   };
+}
+
+/** What the Kubernetes API flags ask for; files are read when the master starts. */
+export interface ApiFlags {
+  listen: string;
+  insecureHttp: boolean;
+  pkiDir?: string;
+  certFile?: string;
+  keyFile?: string;
+  clientCaFile?: string;
+  tokenFile?: string;
+}
+
+function parseApiFlags(v: Record<string, string | boolean | undefined>): ApiFlags | null {
+  const url = (v['listen-api-url'] as string) ?? '';
+  const insecureHttp = v['insecure-http'] === true;
+  if (!url) {
+    for (const f of ['pki-dir', 'tls-cert-file', 'tls-private-key-file', 'client-ca-file', 'token-auth-file']) if (v[f] !== undefined) throw new UsageError(`--${f} needs --listen-api-url`);
+    return null;
+  }
+  const m = /^(https?):\/\/([^/]+):(\d+)\/?$/.exec(url);
+  if (!m) throw new UsageError(`--listen-api-url: not a URL with a port: ${url}`);
+  if (m[1] === 'http' && !insecureHttp) throw new UsageError('--listen-api-url is http://: plain HTTP needs --insecure-http (tests only)');
+  if (m[1] === 'https' && insecureHttp) throw new UsageError('--insecure-http needs an http:// --listen-api-url');
+  const certFile = v['tls-cert-file'] as string | undefined;
+  const keyFile = v['tls-private-key-file'] as string | undefined;
+  if (Boolean(certFile) !== Boolean(keyFile)) throw new UsageError('--tls-cert-file and --tls-private-key-file go together');
+  if (m[1] === 'https' && !certFile && !v['pki-dir']) throw new UsageError('an https:// --listen-api-url needs --pki-dir or --tls-cert-file and --tls-private-key-file');
+  const out: ApiFlags = { listen: `${m[2]}:${m[3]}`, insecureHttp };
+  if (v['pki-dir']) out.pkiDir = v['pki-dir'] as string;
+  if (certFile) out.certFile = certFile;
+  if (keyFile) out.keyFile = keyFile;
+  if (v['client-ca-file']) out.clientCaFile = v['client-ca-file'] as string;
+  if (v['token-auth-file']) out.tokenFile = v['token-auth-file'] as string;
+  return out;
 }
 
 export function parseInitialCluster(raw: string): InitialMember[] {
@@ -138,8 +196,15 @@ export async function masterCommand(argv: string[]): Promise<number> {
   const logger = pino({ level: o.logLevel, base: { component: 'master', member: o.name } });
   const t0 = Date.now();
   const master = await Master.start({ ...o, logger });
+  let api: ApiServer | null = null;
+  try {
+    if (o.api) api = await startApi(o.api, master, logger.child({ component: 'apiserver' }));
+  } catch (e) {
+    await master.close();
+    throw e;
+  }
   logger.info(
-    { memberId: master.store.memberId.toString(16), clusterId: master.store.clusterId.toString(16), client: o.advertiseClientURLs, peer: o.advertisePeerURLs, metrics: o.listenMetrics || null, startMs: Date.now() - t0 },
+    { memberId: master.store.memberId.toString(16), clusterId: master.store.clusterId.toString(16), client: o.advertiseClientURLs, peer: o.advertisePeerURLs, metrics: o.listenMetrics || null, api: api ? `${api.scheme}://${o.api!.listen}` : null, startMs: Date.now() - t0 },
     'skiff master serving',
   );
   await new Promise<void>((resolve) => {
@@ -152,7 +217,48 @@ export async function masterCommand(argv: string[]): Promise<number> {
     // Like etcd: a member removed from the cluster shuts itself down.
     master.store.onRemoved(() => stop('removed from the cluster'));
   });
+  await api?.close();
   await master.close();
   logger.info({}, 'stopped');
   return 0;
+}
+
+/** The Kubernetes API server of this master, over its store member. */
+async function startApi(f: ApiFlags, master: Master, logger: pino.Logger): Promise<ApiServer> {
+  const [host, port] = splitHostPort(f.listen);
+  let tls: { certPem: string; keyPem: string; caPem: string } | null = null;
+  if (!f.insecureHttp) {
+    let caPem = f.clientCaFile ? readFileSync(f.clientCaFile, 'utf8') : '';
+    let certPem: string;
+    let keyPem: string;
+    if (f.certFile && f.keyFile) {
+      certPem = readFileSync(f.certFile, 'utf8');
+      keyPem = readFileSync(f.keyFile, 'utf8');
+    } else {
+      const pki = await loadOrCreateClusterPki(f.pkiDir!);
+      const ips = new Set(['127.0.0.1', '::1']);
+      const dns = new Set(['localhost', hostname()]);
+      if (/^[\d.]+$/.test(host) || host.includes(':')) ips.add(host.replace(/^\[|\]$/g, ''));
+      else dns.add(host);
+      if (host === '0.0.0.0' || host === '::') for (const addrs of Object.values(networkInterfaces())) for (const a of addrs ?? []) ips.add(a.address.split('%')[0]!);
+      ips.delete('0.0.0.0');
+      ips.delete('::');
+      ({ certPem, keyPem } = issueCertificate({ ca: pki.ca, commonName: `skiff-apiserver-${master.store.name}`, dnsNames: [...dns].filter((d) => /^[a-z0-9.-]+$/i.test(d)), ipAddresses: [...ips], usages: ['server'] }));
+      if (!caPem) caPem = pki.ca.certPem;
+    }
+    tls = { certPem, keyPem, caPem };
+  }
+  const api = new ApiServer({
+    ...API_SERVER_DEFAULTS,
+    kv: master.store,
+    host,
+    port,
+    tls,
+    tokens: f.tokenFile ? loadTokenFile(f.tokenFile) : new Map(),
+    allowAnonymous: f.insecureHttp,
+    notReady: () => (master.store.leaderId === 0 ? 'the store has no leader' : null),
+    logger,
+  });
+  await api.start();
+  return api;
 }

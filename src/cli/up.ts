@@ -1,51 +1,77 @@
 /**
  * `skiff up`: a local cluster of `skiff master` processes in the foreground.
  * Prints `READY {json}` once the cluster has a leader; Ctrl-C (or SIGTERM)
- * stops every member cleanly. Each member logs to DIR/<name>.log.
+ * stops every member cleanly. Each member logs to DIR/<name>.log, serves
+ * the Kubernetes API over HTTPS with a certificate from the cluster CA in
+ * DIR/pki, and DIR/admin.kubeconfig lets kubectl in as the admin.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { get as httpsGet } from 'node:https';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { issueCertificate, loadOrCreateClusterPki, writeKubeconfig } from '../control/pki/index.js';
 import { UsageError } from './sim.js';
 
-export const UP_USAGE = `usage: skiff up [--masters 3|5] [--dir DIR] [--base-port P]
+export const UP_USAGE = `usage: skiff up [--masters 3|5] [--dir DIR] [--base-port P] [--api-base-port A]
 
-  --masters    members to start (default 3)
-  --dir        where their data and logs go (default .data/cluster); an existing dir restarts that cluster
-  --base-port  member i listens on P+3i (etcd API), P+3i+1 (peers), P+3i+2 (metrics) (default 23790)`;
+  --masters        members to start (default 3)
+  --dir            where their data and logs go (default .data/cluster); an existing dir restarts that cluster
+  --base-port      member i listens on P+3i (etcd API), P+3i+1 (peers), P+3i+2 (metrics) (default 23790)
+  --api-base-port  member i serves the Kubernetes API over HTTPS on A+i (default 6443)
+
+The cluster CA is DIR/pki; DIR/admin.kubeconfig holds an admin client certificate:
+  KUBECONFIG=DIR/admin.kubeconfig kubectl get namespaces`;
 
 interface Spawned {
   name: string;
   client: string;
   peer: string;
   metrics: string;
+  api: string;
   dataDir: string;
   proc: ChildProcess;
 }
+
+/** The admin's client certificate: `system:masters` is the group that may do everything. */
+const ADMIN_USER = 'skiff-admin';
+const ADMIN_GROUP = 'system:masters';
 
 export async function upCommand(argv: string[], out: (s: string) => void): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     strict: true,
-    options: { masters: { type: 'string', default: '3' }, dir: { type: 'string', default: '.data/cluster' }, 'base-port': { type: 'string', default: '23790' } },
+    options: {
+      masters: { type: 'string', default: '3' },
+      dir: { type: 'string', default: '.data/cluster' },
+      'base-port': { type: 'string', default: '23790' },
+      'api-base-port': { type: 'string', default: '6443' },
+    },
   });
   const n = Number(values.masters);
   if (n !== 1 && n !== 3 && n !== 5) throw new UsageError(`--masters must be 1, 3 or 5, got ${values.masters}`);
   const base = Number(values['base-port']);
   if (!Number.isSafeInteger(base) || base < 1024 || base + 3 * n > 65535) throw new UsageError(`--base-port must leave room for ${3 * n} ports below 65536`);
+  const apiBase = Number(values['api-base-port']);
+  if (!Number.isSafeInteger(apiBase) || apiBase < 1024 || apiBase + n > 65535) throw new UsageError(`--api-base-port must leave room for ${n} ports below 65536`);
+  if (apiBase + n > base && apiBase < base + 3 * n) throw new UsageError('--api-base-port overlaps the ports of --base-port');
   const dir = resolve(values.dir!);
   mkdirSync(dir, { recursive: true });
+  const pki = await loadOrCreateClusterPki(join(dir, 'pki'));
+  const admin = issueCertificate({ ca: pki.ca, commonName: ADMIN_USER, organizations: [ADMIN_GROUP], usages: ['client'] });
 
   const specs = Array.from({ length: n }, (_, i) => ({
     name: `m${i + 1}`,
     client: `http://127.0.0.1:${base + 3 * i}`,
     peer: `http://127.0.0.1:${base + 3 * i + 1}`,
     metrics: `http://127.0.0.1:${base + 3 * i + 2}`,
+    api: `https://127.0.0.1:${apiBase + i}`,
     dataDir: `${dir}/m${i + 1}`,
   }));
+  const kubeconfig = join(dir, 'admin.kubeconfig');
+  await writeKubeconfig(kubeconfig, { clusterName: 'skiff', server: specs[0]!.api, caPem: pki.ca.certPem, user: ADMIN_USER, clientCertPem: admin.certPem, clientKeyPem: admin.keyPem });
   const initialCluster = specs.map((s) => `${s.name}=${s.peer}`).join(',');
-  const members: Spawned[] = specs.map((s) => ({ ...s, proc: spawnMaster(s, initialCluster, `${dir}/${s.name}.log`) }));
+  const members: Spawned[] = specs.map((s) => ({ ...s, proc: spawnMaster(s, initialCluster, `${dir}/${s.name}.log`, pki.dir) }));
 
   let stopping = false;
   const stopAll = async (): Promise<void> => {
@@ -71,21 +97,24 @@ export async function upCommand(argv: string[], out: (s: string) => void): Promi
     process.once('SIGTERM', onSig);
   });
 
-  const ready = await Promise.race([waitForLeader(members), exited.then(() => false), signalled.then(() => false)]);
+  const tlsClient = { ca: pki.ca.certPem, cert: admin.certPem, key: admin.keyPem };
+  const ready = await Promise.race([waitForLeader(members).then((ok) => ok && waitForApi(members, tlsClient)), exited.then(() => false), signalled.then(() => false)]);
   if (ready) {
     out(
       `READY ${JSON.stringify({
         etcd_endpoints: members.map((m) => m.client).join(','),
         dir,
         metrics_endpoints: members.map((m) => m.metrics).join(','),
-        members: members.map((m) => ({ name: m.name, client: m.client, peer: m.peer, metrics: m.metrics, pid: m.proc.pid, log: `${dir}/${m.name}.log` })),
+        api_endpoints: members.map((m) => m.api).join(','),
+        kubeconfig,
+        members: members.map((m) => ({ name: m.name, client: m.client, peer: m.peer, metrics: m.metrics, api: m.api, pid: m.proc.pid, log: `${dir}/${m.name}.log` })),
       })}`,
     );
   }
   return Promise.race([exited, signalled]);
 }
 
-function spawnMaster(s: Omit<Spawned, 'proc'>, initialCluster: string, logFile: string): ChildProcess {
+function spawnMaster(s: Omit<Spawned, 'proc'>, initialCluster: string, logFile: string, pkiDir: string): ChildProcess {
   const log = createWriteStream(logFile, { flags: 'a' });
   // The same Node and entry point as this process (tsx in a source checkout).
   const args = [
@@ -100,6 +129,8 @@ function spawnMaster(s: Omit<Spawned, 'proc'>, initialCluster: string, logFile: 
     '--initial-advertise-peer-urls', s.peer,
     '--listen-metrics-urls', s.metrics,
     '--initial-cluster', initialCluster,
+    '--listen-api-url', s.api,
+    '--pki-dir', pkiDir,
   ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
   proc.stdout!.pipe(log);
@@ -134,4 +165,26 @@ async function waitForLeader(members: Spawned[], timeoutMs = 60_000): Promise<bo
     await new Promise((r) => setTimeout(r, 100));
   }
   return false;
+}
+
+/** Polls every member's Kubernetes API /readyz (system namespaces made) until all answer 200. */
+async function waitForApi(members: Spawned[], tls: { ca: string; cert: string; key: string }, timeoutMs = 60_000): Promise<boolean> {
+  const t0 = Date.now();
+  const pending = new Set(members.map((m) => m.api));
+  while (Date.now() - t0 < timeoutMs && pending.size > 0) {
+    for (const url of [...pending]) if ((await httpsStatus(`${url}/readyz`, tls)) === 200) pending.delete(url);
+    if (pending.size > 0) await new Promise((r) => setTimeout(r, 100));
+  }
+  return pending.size === 0;
+}
+
+function httpsStatus(url: string, tls: { ca: string; cert: string; key: string }): Promise<number> {
+  return new Promise((resolveStatus) => {
+    const req = httpsGet(url, { ...tls, timeout: 1000 }, (res) => {
+      res.resume();
+      resolveStatus(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolveStatus(0));
+  });
 }

@@ -1,0 +1,410 @@
+/**
+ * The Kubernetes API server over a real store (LevelDB, Raft, one process),
+ * spoken to over HTTP as a client would: discovery, CRUD with optimistic
+ * concurrency, status and scale subresources, patch, list pagination and
+ * selectors, watch, deletion with finalizers, and the Status of every error.
+ */
+import test from 'ava';
+import pino from 'pino';
+import { ApiServer } from '../src/control/apiserver/index.js';
+import { StoreTestCluster } from './helpers/store-cluster.js';
+
+interface Env {
+  url: string;
+  api: ApiServer;
+  cluster: StoreTestCluster;
+}
+
+async function start(members = ['a']): Promise<Env> {
+  const cluster = new StoreTestCluster(members);
+  await cluster.startAll();
+  await cluster.waitFor(() => cluster.leader() !== undefined, 'a leader');
+  const store = [...cluster.servers.values()][0]!;
+  const api = new ApiServer({
+    kv: store,
+    host: '127.0.0.1',
+    port: 0,
+    tls: null,
+    tokens: new Map([['admin-token', { name: 'admin', uid: '1', groups: ['system:masters'] }]]),
+    allowAnonymous: false,
+    maxBodyBytes: 64 * 1024,
+    bookmarkIntervalMs: 200,
+    notReady: () => (store.leaderId ? null : 'no leader'),
+    logger: pino({ level: 'silent' }),
+  });
+  await api.start();
+  const url = `http://127.0.0.1:${api.port}`;
+  for (let i = 0; i < 100; i++) {
+    if ((await fetch(`${url}/readyz`, { headers: auth })).status === 200) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { url, api, cluster };
+}
+
+async function stop(e: Env): Promise<void> {
+  await e.api.close();
+  await e.cluster.close();
+}
+
+const auth = { Authorization: 'Bearer admin-token' };
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type J = any;
+
+async function call(e: Env, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: J; text: string }> {
+  const init: RequestInit = { method, headers: { ...auth, ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)['Content-Type'] ??= 'application/json';
+  }
+  const r = await fetch(e.url + path, init);
+  const text = await r.text();
+  let parsed: J = null;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = null;
+  }
+  return { status: r.status, body: parsed, text };
+}
+
+const cm = (name: string, data: Record<string, string> = {}, labels: Record<string, string> = {}) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, labels }, data });
+
+const deployment = (name: string, replicas = 2, image = 'busybox:1') => ({
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name, labels: { app: name } },
+  spec: {
+    replicas,
+    selector: { matchLabels: { app: name } },
+    template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'web', image, ports: [{ containerPort: 80 }] }, { name: 'side', image: 'busybox:1', command: ['sleep', '36000'] }] } },
+  },
+});
+
+test('discovery, version, health, and the system namespaces', async (t) => {
+  const e = await start();
+  try {
+    const api = await call(e, 'GET', '/api');
+    t.is(api.body.kind, 'APIVersions');
+    t.deepEqual(api.body.versions, ['v1']);
+    const v1 = await call(e, 'GET', '/api/v1');
+    const pods = v1.body.resources.find((r: J) => r.name === 'pods');
+    t.like(pods, { kind: 'Pod', namespaced: true, singularName: 'pod', shortNames: ['po'], categories: ['all'] });
+    t.truthy(v1.body.resources.find((r: J) => r.name === 'pods/status'));
+    const groups = await call(e, 'GET', '/apis');
+    t.deepEqual(
+      groups.body.groups.map((g: J) => g.name),
+      ['apps', 'batch', 'coordination.k8s.io', 'discovery.k8s.io', 'rbac.authorization.k8s.io'],
+    );
+    const apps = await call(e, 'GET', '/apis/apps/v1');
+    t.like(apps.body.resources.find((r: J) => r.name === 'deployments/scale'), { group: 'autoscaling', version: 'v1', kind: 'Scale' });
+    t.is((await call(e, 'GET', '/apis/nope/v1')).status, 404);
+    t.like((await call(e, 'GET', '/version')).body, { major: '1', minor: '32' });
+    t.is((await call(e, 'GET', '/healthz')).text, 'ok');
+    const ns = await call(e, 'GET', '/api/v1/namespaces');
+    t.deepEqual(ns.body.items.map((n: J) => n.metadata.name).sort(), ['default', 'kube-node-lease', 'kube-public', 'kube-system']);
+    t.is(ns.body.items[0].status.phase, 'Active');
+    // No credentials, or wrong ones: 401 Status.
+    const anon = await fetch(`${e.url}/api/v1/namespaces`);
+    t.is(anon.status, 401);
+    t.like(await anon.json(), { kind: 'Status', reason: 'Unauthorized', code: 401 });
+    t.is((await fetch(`${e.url}/api`, { headers: { Authorization: 'Bearer wrong' } })).status, 401);
+  } finally {
+    await stop(e);
+  }
+});
+
+test('create, get, update with optimistic concurrency, and their errors', async (t) => {
+  const e = await start();
+  try {
+    const created = await call(e, 'POST', '/api/v1/namespaces/default/configmaps', cm('c1', { a: '1' }));
+    t.is(created.status, 201);
+    const m = created.body.metadata;
+    t.regex(m.uid, /^[0-9a-f-]{36}$/);
+    t.regex(m.creationTimestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    t.is(m.namespace, 'default');
+    t.regex(m.resourceVersion, /^\d+$/);
+    t.is(m.generation, undefined);
+    const got = await call(e, 'GET', '/api/v1/namespaces/default/configmaps/c1');
+    t.deepEqual(got.body, created.body);
+
+    const again = await call(e, 'POST', '/api/v1/namespaces/default/configmaps', cm('c1'));
+    t.is(again.status, 409);
+    t.like(again.body, { kind: 'Status', status: 'Failure', reason: 'AlreadyExists', code: 409, message: 'configmaps "c1" already exists', details: { name: 'c1', kind: 'configmaps' } });
+    const noNs = await call(e, 'POST', '/api/v1/namespaces/nope/configmaps', cm('c1'));
+    t.like(noNs.body, { reason: 'NotFound', code: 404, message: 'namespaces "nope" not found' });
+
+    // Update at the current version wins; at a stale one conflicts.
+    const upd = await call(e, 'PUT', '/api/v1/namespaces/default/configmaps/c1', { ...got.body, data: { a: '2' } });
+    t.is(upd.status, 200);
+    t.is(upd.body.data.a, '2');
+    t.true(Number(upd.body.metadata.resourceVersion) > Number(m.resourceVersion));
+    t.is(upd.body.metadata.uid, m.uid);
+    const stale = await call(e, 'PUT', '/api/v1/namespaces/default/configmaps/c1', { ...got.body, data: { a: '3' } });
+    t.is(stale.status, 409);
+    t.is(stale.body.reason, 'Conflict');
+    t.is(stale.body.message, 'Operation cannot be fulfilled on configmaps "c1": the object has been modified; please apply your changes to the latest version and try again');
+    // Without a resourceVersion, an update is unconditional.
+    const { resourceVersion: _rv, ...noRv } = got.body.metadata;
+    const blind = await call(e, 'PUT', '/api/v1/namespaces/default/configmaps/c1', { ...got.body, metadata: noRv, data: { a: '4' } });
+    t.is(blind.status, 200);
+    // An update that changes nothing is not written.
+    const same = await call(e, 'PUT', '/api/v1/namespaces/default/configmaps/c1', blind.body);
+    t.is(same.body.metadata.resourceVersion, blind.body.metadata.resourceVersion);
+    t.is((await call(e, 'PUT', '/api/v1/namespaces/default/configmaps/missing', cm('missing'))).status, 404);
+    t.is((await call(e, 'PUT', '/api/v1/namespaces/default/configmaps/c1', cm('other'))).status, 400);
+
+    // generateName.
+    const gen = await call(e, 'POST', '/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { generateName: 'gen-' } });
+    t.regex(gen.body.metadata.name, /^gen-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
+
+    // Bad input: every error a Status, nothing stored.
+    const malformed = await call(e, 'POST', '/api/v1/namespaces/default/configmaps', '{"apiVersion": "v1", ');
+    t.like(malformed.body, { kind: 'Status', reason: 'BadRequest', code: 400 });
+    const badName = await call(e, 'POST', '/api/v1/namespaces/default/configmaps', cm('Bad_Name'));
+    t.is(badName.status, 422);
+    t.is(badName.body.reason, 'Invalid');
+    t.is(badName.body.details.causes[0].field, 'metadata.name');
+    t.regex(badName.body.message, /^ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"/);
+    const wrongKind = await call(e, 'POST', '/api/v1/namespaces/default/configmaps', { ...cm('x'), kind: 'Secret' });
+    t.is(wrongKind.status, 400);
+    const big = await call(e, 'POST', '/api/v1/namespaces/default/configmaps', cm('big', { x: 'y'.repeat(100 * 1024) }));
+    t.like(big.body, { reason: 'RequestEntityTooLarge', code: 413 });
+    t.is((await call(e, 'GET', '/api/v1/namespaces/default/widgets')).status, 404);
+    t.is((await call(e, 'GET', '/api/v1/namespaces/default/configmaps/Bad_Name')).status, 404);
+    t.is((await call(e, 'GET', '/api/v1/namespaces/default/configmaps/big')).status, 404);
+    const yaml = await call(e, 'POST', '/api/v1/namespaces/default/configmaps', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  k: v\n', { 'Content-Type': 'application/yaml' });
+    t.is(yaml.status, 201);
+    t.is(yaml.body.data.k, 'v');
+    const badYaml = await call(e, 'POST', '/api/v1/namespaces/default/configmaps', 'a: [b\n', { 'Content-Type': 'application/yaml' });
+    t.is(badYaml.status, 400);
+    t.is((await call(e, 'POST', '/api/v1/namespaces/default/configmaps', 'x', { 'Content-Type': 'application/x-foo' })).status, 415);
+  } finally {
+    await stop(e);
+  }
+});
+
+test('workloads: generation moves on spec changes only; status and scale subresources; three patch types', async (t) => {
+  const e = await start();
+  try {
+    const base = '/apis/apps/v1/namespaces/default/deployments';
+    const d = await call(e, 'POST', base, { ...deployment('web'), status: { replicas: 99 } });
+    t.is(d.status, 201);
+    t.is(d.body.metadata.generation, 1);
+    t.deepEqual(d.body.status, {}, 'status is cleared on create');
+    // Labels are metadata: no generation bump.
+    const lab = await call(e, 'PATCH', `${base}/web`, { metadata: { labels: { tier: 'front' } } }, { 'Content-Type': 'application/merge-patch+json' });
+    t.is(lab.status, 200);
+    t.is(lab.body.metadata.generation, 1);
+    t.is(lab.body.metadata.labels.tier, 'front');
+    // Status through the main resource is ignored; through /status only status moves.
+    const ign = await call(e, 'PATCH', `${base}/web`, { status: { replicas: 5 } }, { 'Content-Type': 'application/merge-patch+json' });
+    t.deepEqual(ign.body.status, {});
+    const st = await call(e, 'PATCH', `${base}/web/status`, { status: { replicas: 2, observedGeneration: 1 }, spec: { replicas: 7 } }, { 'Content-Type': 'application/merge-patch+json' });
+    t.is(st.body.status.replicas, 2);
+    t.is(st.body.spec.replicas, 2);
+    t.is(st.body.metadata.generation, 1);
+    // A strategic merge patch as kubectl apply sends it: one container's image by name.
+    const smp = {
+      spec: { template: { spec: { $setElementOrder: undefined, containers: [{ name: 'web', image: 'busybox:2' }] } } },
+    };
+    const patched = await call(e, 'PATCH', `${base}/web`, smp, { 'Content-Type': 'application/strategic-merge-patch+json' });
+    t.is(patched.status, 200, patched.text);
+    const cs = patched.body.spec.template.spec.containers;
+    t.deepEqual(cs.map((c: J) => [c.name, c.image]), [['web', 'busybox:2'], ['side', 'busybox:1']]);
+    t.deepEqual(cs[0].ports, [{ containerPort: 80 }]);
+    t.is(patched.body.metadata.generation, 2);
+    // JSON patch, with a failing test op: 422, nothing changed.
+    const jp = await call(e, 'PATCH', `${base}/web`, [{ op: 'test', path: '/spec/replicas', value: 9 }, { op: 'replace', path: '/spec/replicas', value: 1 }], { 'Content-Type': 'application/json-patch+json' });
+    t.is(jp.status, 422);
+    const jp2 = await call(e, 'PATCH', `${base}/web`, [{ op: 'replace', path: '/spec/replicas', value: 1 }], { 'Content-Type': 'application/json-patch+json' });
+    t.is(jp2.body.spec.replicas, 1);
+    t.is(jp2.body.metadata.generation, 3);
+    // Scale.
+    const sc = await call(e, 'GET', `${base}/web/scale`);
+    t.like(sc.body, { kind: 'Scale', apiVersion: 'autoscaling/v1', spec: { replicas: 1 }, status: { replicas: 2, selector: 'app=web' } });
+    const sc2 = await call(e, 'PATCH', `${base}/web/scale`, { spec: { replicas: 4 } }, { 'Content-Type': 'application/merge-patch+json' });
+    t.is(sc2.body.spec.replicas, 4);
+    t.is((await call(e, 'GET', `${base}/web`)).body.spec.replicas, 4);
+    const bad = await call(e, 'PATCH', `${base}/web/scale`, { spec: { replicas: -1 } }, { 'Content-Type': 'application/merge-patch+json' });
+    t.is(bad.status, 422);
+    // A patch with a stale resourceVersion conflicts.
+    const stale = await call(e, 'PATCH', `${base}/web`, { metadata: { resourceVersion: '1' }, spec: { replicas: 3 } }, { 'Content-Type': 'application/merge-patch+json' });
+    t.is(stale.status, 409);
+    t.is((await call(e, 'PATCH', `${base}/web`, { spec: {} }, { 'Content-Type': 'text/plain' })).status, 415);
+  } finally {
+    await stop(e);
+  }
+});
+
+test('list: selectors, pagination at one revision, Table; deletecollection', async (t) => {
+  const e = await start();
+  try {
+    const base = '/api/v1/namespaces/default/configmaps';
+    for (let i = 0; i < 25; i++) await call(e, 'POST', base, cm(`m${String(i).padStart(2, '0')}`, {}, { parity: i % 2 ? 'odd' : 'even', i: String(i) }));
+    const all = await call(e, 'GET', base);
+    t.is(all.body.kind, 'ConfigMapList');
+    t.is(all.body.items.length, 25);
+    const odd = await call(e, 'GET', `${base}?labelSelector=${encodeURIComponent('parity=odd')}`);
+    t.is(odd.body.items.length, 12);
+    const set = await call(e, 'GET', `${base}?labelSelector=${encodeURIComponent('i in (1,2,3),parity!=odd')}`);
+    t.deepEqual(set.body.items.map((x: J) => x.metadata.name), ['m02']);
+    const byName = await call(e, 'GET', `${base}?fieldSelector=metadata.name%3Dm07`);
+    t.deepEqual(byName.body.items.map((x: J) => x.metadata.name), ['m07']);
+    t.is((await call(e, 'GET', `${base}?labelSelector=a%20in%20(`)).status, 400);
+    t.is((await call(e, 'GET', `${base}?fieldSelector=spec.nope%3Dx`)).status, 400);
+    // Pages of 10, all at the first page's revision even while writes go on.
+    const p1 = await call(e, 'GET', `${base}?limit=10`);
+    t.is(p1.body.items.length, 10);
+    t.is(p1.body.metadata.remainingItemCount, 15);
+    await call(e, 'POST', base, cm('m99'));
+    await call(e, 'DELETE', `${base}/m20`);
+    const p2 = await call(e, 'GET', `${base}?limit=10&continue=${encodeURIComponent(p1.body.metadata.continue)}`);
+    const p3 = await call(e, 'GET', `${base}?limit=10&continue=${encodeURIComponent(p2.body.metadata.continue)}`);
+    t.is(p3.body.metadata.continue, undefined);
+    const names = [...p1.body.items, ...p2.body.items, ...p3.body.items].map((x: J) => x.metadata.name);
+    t.deepEqual(names, all.body.items.map((x: J) => x.metadata.name));
+    t.is(p2.body.metadata.resourceVersion, p1.body.metadata.resourceVersion);
+    t.is((await call(e, 'GET', `${base}?limit=10&continue=garbage`)).status, 400);
+    // Across namespaces.
+    t.is((await call(e, 'GET', '/api/v1/configmaps')).body.items.length, 25);
+    // Table, as kubectl asks for it.
+    const table = await call(e, 'GET', `${base}?limit=2`, undefined, { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json' });
+    t.is(table.body.kind, 'Table');
+    t.deepEqual(table.body.columnDefinitions.map((c: J) => c.name), ['Name', 'Data', 'Age']);
+    t.is(table.body.rows.length, 2);
+    t.like(table.body.rows[0], { cells: ['m00', 0, '0s'], object: { kind: 'PartialObjectMetadata', metadata: { name: 'm00' } } });
+    t.truthy(table.body.metadata.continue);
+    t.is((await call(e, 'GET', base, undefined, { Accept: 'application/vnd.kubernetes.protobuf' })).status, 406);
+    // deletecollection with a selector.
+    const dc = await call(e, 'DELETE', `${base}?labelSelector=parity%3Deven`);
+    t.is(dc.status, 200);
+    t.is((await call(e, 'GET', base)).body.items.length, 13, '25 - m20 + m99, less the 12 even ones left');
+  } finally {
+    await stop(e);
+  }
+});
+
+async function readEvents(e: Env, path: string, count: number, timeoutMs = 5000): Promise<J[]> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  const events: J[] = [];
+  try {
+    const r = await fetch(e.url + path, { headers: auth, signal: ac.signal });
+    const reader = r.body!.getReader();
+    let buf = '';
+    while (events.length < count) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += new TextDecoder().decode(value);
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        events.push(JSON.parse(buf.slice(0, nl)));
+        buf = buf.slice(nl + 1);
+      }
+    }
+    ac.abort();
+  } catch (err) {
+    if (!ac.signal.aborted) throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  return events;
+}
+
+test('watch: from a revision, from now with initial ADDED events, selector transitions, bookmarks', async (t) => {
+  const e = await start();
+  try {
+    const base = '/api/v1/namespaces/default/configmaps';
+    const c1 = await call(e, 'POST', base, cm('w1', {}, { team: 'a' }));
+    const rv = c1.body.metadata.resourceVersion;
+    await call(e, 'PATCH', `${base}/w1`, { data: { x: '1' } }, { 'Content-Type': 'application/merge-patch+json' });
+    await call(e, 'PATCH', `${base}/w1`, { metadata: { labels: { team: 'b' } } }, { 'Content-Type': 'application/merge-patch+json' });
+    await call(e, 'PATCH', `${base}/w1`, { metadata: { labels: { team: 'a' } } }, { 'Content-Type': 'application/merge-patch+json' });
+    await call(e, 'DELETE', `${base}/w1`);
+    const evs = await readEvents(e, `${base}?watch=1&resourceVersion=${rv}`, 4);
+    t.deepEqual(evs.map((x) => x.type), ['MODIFIED', 'MODIFIED', 'MODIFIED', 'DELETED']);
+    const sel = await readEvents(e, `${base}?watch=1&resourceVersion=${rv}&labelSelector=team%3Da`, 4);
+    t.deepEqual(sel.map((x) => [x.type, x.object.metadata.labels.team]), [['MODIFIED', 'a'], ['DELETED', 'a'], ['ADDED', 'a'], ['DELETED', 'a']]);
+    const rvs = evs.map((x) => Number(x.object.metadata.resourceVersion));
+    t.deepEqual(rvs, [...rvs].sort((a, b) => a - b));
+    // From now: the current objects first, then changes.
+    await call(e, 'POST', base, cm('w2'));
+    const live = readEvents(e, `${base}?watch=true`, 2);
+    await new Promise((r) => setTimeout(r, 300));
+    await call(e, 'POST', base, cm('w3'));
+    t.deepEqual((await live).map((x) => [x.type, x.object.metadata.name]), [['ADDED', 'w2'], ['ADDED', 'w3']]);
+    // Bookmarks when asked for.
+    const bm = await readEvents(e, `${base}?watch=1&allowWatchBookmarks=true&resourceVersion=${rv}`, 7, 3000);
+    const b = bm.find((x) => x.type === 'BOOKMARK');
+    t.truthy(b, JSON.stringify(bm.map((x) => x.type)));
+    t.like(b.object, { kind: 'ConfigMap', apiVersion: 'v1' });
+    t.regex(b.object.metadata.resourceVersion, /^\d+$/);
+    // Table watch (kubectl get -w).
+    const tw = readEvents(e, `${base}?watch=1&resourceVersion=${(await call(e, 'GET', base)).body.metadata.resourceVersion}`, 1);
+    await new Promise((r) => setTimeout(r, 200));
+    await call(e, 'POST', base, cm('w4'));
+    t.is((await tw)[0].object.metadata.name, 'w4');
+    t.is((await call(e, 'GET', `${base}?watch=1&resourceVersion=abc`)).status, 400);
+  } finally {
+    await stop(e);
+  }
+});
+
+test('delete: finalizers defer it, removing the last one completes it; preconditions; namespaces terminate', async (t) => {
+  const e = await start();
+  try {
+    const base = '/api/v1/namespaces/default/configmaps';
+    await call(e, 'POST', base, { ...cm('f1'), metadata: { name: 'f1', finalizers: ['example.com/keep'] } });
+    const d = await call(e, 'DELETE', `${base}/f1`);
+    t.is(d.status, 202);
+    t.truthy(d.body.metadata.deletionTimestamp);
+    t.is((await call(e, 'GET', `${base}/f1`)).status, 200);
+    const rm = await call(e, 'PATCH', `${base}/f1`, { metadata: { finalizers: null } }, { 'Content-Type': 'application/merge-patch+json' });
+    t.is(rm.status, 200);
+    t.is((await call(e, 'GET', `${base}/f1`)).status, 404);
+    await call(e, 'POST', base, cm('p1'));
+    const pre = await call(e, 'DELETE', `${base}/p1`, { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: 'not-it' } });
+    t.is(pre.status, 409);
+    t.is((await call(e, 'DELETE', `${base}/p1`)).status, 200);
+    t.is((await call(e, 'DELETE', `${base}/p1`)).status, 404);
+    // Orphan propagation: the garbage collector's finalizer is added.
+    await call(e, 'POST', '/apis/apps/v1/namespaces/default/deployments', deployment('o1'));
+    const orphan = await call(e, 'DELETE', '/apis/apps/v1/namespaces/default/deployments/o1?propagationPolicy=Orphan');
+    t.is(orphan.status, 202);
+    t.deepEqual(orphan.body.metadata.finalizers, ['orphan']);
+    // A namespace being deleted takes no new objects.
+    await call(e, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'gone' } });
+    const nsDel = await call(e, 'DELETE', '/api/v1/namespaces/gone');
+    t.is(nsDel.body.status.phase, 'Terminating');
+    const refused = await call(e, 'POST', '/api/v1/namespaces/gone/configmaps', cm('x'));
+    t.is(refused.status, 403);
+    t.is(refused.body.message, 'configmaps "x" is forbidden: unable to create new content in namespace gone because it is being terminated');
+  } finally {
+    await stop(e);
+  }
+});
+
+test('pods: binding assigns a node once; a bound pod is deleted gracefully', async (t) => {
+  const e = await start();
+  try {
+    const base = '/api/v1/namespaces/default/pods';
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } };
+    t.is((await call(e, 'POST', base, pod)).status, 201);
+    const b = await call(e, 'POST', `${base}/p/binding`, { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'p' }, target: { kind: 'Node', name: 'n1' } });
+    t.is(b.status, 201);
+    const p = (await call(e, 'GET', `${base}/p`)).body;
+    t.is(p.spec.nodeName, 'n1');
+    t.like(p.status.conditions.find((c: J) => c.type === 'PodScheduled'), { status: 'True' });
+    const again = await call(e, 'POST', `${base}/p/binding`, { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'p' }, target: { kind: 'Node', name: 'n2' } });
+    t.is(again.status, 409);
+    const del = await call(e, 'DELETE', `${base}/p`);
+    t.is(del.status, 202);
+    t.is(del.body.metadata.deletionGracePeriodSeconds, 30);
+    const force = await call(e, 'DELETE', `${base}/p?gracePeriodSeconds=0`);
+    t.is(force.status, 200);
+    t.is((await call(e, 'GET', `${base}/p`)).status, 404);
+  } finally {
+    await stop(e);
+  }
+});
