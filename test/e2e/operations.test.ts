@@ -332,8 +332,9 @@ heavyTest('SIGTERM on the leader: it exits 0, and a write sent right after succe
 /** `skiff up --masters n`: READY, etcdctl on its endpoints, then SIGINT (to `up` alone, or to its group like Ctrl-C). */
 async function upRoundTrip(t: ExecutionContext, n: number, interrupt: 'process' | 'group'): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `skiff-e2e-up${n}-`));
-  const base = await freePortRange(3 * n);
-  const up = new SkiffUp(['--masters', String(n), '--dir', dir, '--base-port', String(base)]);
+  const base = await freePortRange(4 * n);
+  const apiBase = base + 3 * n;
+  const up = new SkiffUp(['--masters', String(n), '--dir', dir, '--base-port', String(base), '--api-base-port', String(apiBase)]);
   t.teardown(async () => {
     await up.kill();
     if (t.passed) rmSync(dir, { recursive: true, force: true });

@@ -39,7 +39,9 @@ export interface UpReady {
   etcd_endpoints: string;
   dir: string;
   metrics_endpoints: string;
-  members: Array<{ name: string; client: string; peer: string; metrics: string; pid: number; log: string }>;
+  api_endpoints: string;
+  kubeconfig: string;
+  members: Array<{ name: string; client: string; peer: string; metrics: string; api: string; pid: number; log: string }>;
 }
 
 export interface UpExit {

@@ -6,6 +6,11 @@
  * patched document or an error, never a partial result. By default the
  * leniencies of kube-apiserver's library are kept (see
  * {@link JsonPatchOptions.strict}); `strict` gives RFC 6902 to the letter.
+ *
+ * Where upstream's library does something no client can mean, we follow the
+ * RFC instead, in both modes: `copy` from a missing member fails (upstream
+ * copies a null), `add`/`replace`/`test` without `value` fail (upstream uses
+ * null), and `test` of arrays holding null works (upstream panics: a 500).
  */
 import { assert } from '../../../util/assert.js';
 import { PatchError } from './errors.js';

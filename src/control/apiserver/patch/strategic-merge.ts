@@ -190,7 +190,7 @@ function applyListDirectives(
   tryId: TryIdOf,
   mergeKey: string,
 ): { live: JsonValue[]; additions: JsonObject[] } {
-  let live = current;
+  const doomed = new Set<ElementId>(); // one pass over the live list, however many deletions
   let replace = false;
   const additions: JsonObject[] = [];
   for (const element of patch as JsonObject[]) {
@@ -200,8 +200,7 @@ function applyListDirectives(
     }
     const directive = element[PATCH_DIRECTIVE];
     if (directive === 'delete') {
-      const id = requireId(tryId, element, mergeKey);
-      live = live.filter((e) => tryId(e) !== id);
+      doomed.add(requireId(tryId, element, mergeKey));
     } else if (directive === 'replace') {
       replace = true;
     } else {
@@ -209,7 +208,12 @@ function applyListDirectives(
       throw new PatchError('PATCH_ERR_UNKNOWN_DIRECTIVE', why);
     }
   }
-  return replace ? { live: stripList(additions, 'verbatim'), additions: [] } : { live, additions };
+  if (replace) return { live: stripList(additions, 'verbatim'), additions: [] };
+  const live = current.filter((e) => {
+    const id = tryId(e);
+    return id === undefined || !doomed.has(id);
+  });
+  return { live, additions };
 }
 
 /** Merges each addition into the live element with its key, or appends it. */
