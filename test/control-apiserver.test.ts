@@ -409,3 +409,47 @@ test('pods: binding assigns a node once; a bound pod is deleted gracefully', asy
     await stop(e);
   }
 });
+
+test('three masters: the API on a follower, and on the survivors after the leader stops', async (t) => {
+  const cluster = new StoreTestCluster(['a', 'b', 'c']);
+  const apis = new Map<string, ApiServer>();
+  try {
+    await cluster.startAll();
+    await cluster.waitFor(() => cluster.leader() !== undefined, 'a leader');
+    for (const [name, store] of cluster.servers) {
+      const api = new ApiServer({
+        kv: store, host: '127.0.0.1', port: 0, tls: null, tokens: new Map([['admin-token', { name: 'admin', uid: '1', groups: [] }]]),
+        allowAnonymous: false, maxBodyBytes: 1 << 20, bookmarkIntervalMs: 60_000, notReady: () => null, logger: pino({ level: 'silent' }),
+      });
+      await api.start();
+      apis.set(name, api);
+    }
+    const env = (name: string): Env => ({ url: `http://127.0.0.1:${apis.get(name)!.port}`, api: apis.get(name)!, cluster });
+    const leader = cluster.leader()!.name;
+    const followers = [...cluster.servers.keys()].filter((n) => n !== leader);
+    const base = '/api/v1/namespaces/default/configmaps';
+    // The namespaces come from whichever master bootstraps first; wait for default.
+    for (let i = 0; i < 100 && (await call(env(followers[0]!), 'GET', '/api/v1/namespaces/default')).status !== 200; i++) await new Promise((r) => setTimeout(r, 50));
+    t.is((await call(env(followers[0]!), 'POST', base, cm('f1', { k: '1' }))).status, 201);
+    t.is((await call(env(leader), 'GET', `${base}/f1`)).body.data.k, '1', 'a write through a follower is read through the leader');
+
+    // The leader's store goes away: the other masters elect a new one and serve again.
+    await apis.get(leader)!.close();
+    apis.delete(leader);
+    await cluster.stop(leader);
+    const t0 = Date.now();
+    let status = 0;
+    while (Date.now() - t0 < 10_000) {
+      status = (await call(env(followers[1]!), 'POST', base, cm(`after-${Date.now()}`))).status;
+      if (status === 201) break;
+      t.true(status === 503 || status === 504 || status === 500, `while there is no leader: ${status}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.is(status, 201);
+    t.log(`first write after the leader stopped: ${Date.now() - t0} ms`);
+    t.is((await call(env(followers[0]!), 'GET', `${base}/f1`)).body.data.k, '1', 'nothing acknowledged was lost');
+  } finally {
+    for (const a of apis.values()) await a.close();
+    await cluster.close();
+  }
+});

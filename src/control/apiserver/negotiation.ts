@@ -4,7 +4,8 @@
  * gives for what it cannot do (406, 415, 400).
  */
 import { parse as parseYaml } from 'yaml';
-import { badRequest, notAcceptable, unsupportedMediaType } from './errors.js';
+import { ApiError, badRequest, notAcceptable, unsupportedMediaType } from './errors.js';
+import { decodeKubeProtobuf, isKubeProtobufError, KUBE_PROTOBUF_CONTENT_TYPE } from './protobuf/index.js';
 
 export type ResponseFormat = { kind: 'json' } | { kind: 'yaml' } | { kind: 'table'; version: 'v1' | 'v1beta1' };
 
@@ -72,6 +73,15 @@ export function decodeBody(body: Buffer, contentType: string | undefined): unkno
       return parseYaml(text, { maxAliasCount: 100 });
     } catch (e) {
       throw badRequest(`error converting YAML to JSON: ${(e as Error).message.split('\n', 1)[0]}`);
+    }
+  }
+  if (type === KUBE_PROTOBUF_CONTENT_TYPE) {
+    // kubectl's typed commands (create namespace|configmap|deployment…, run) send protobuf.
+    try {
+      return decodeKubeProtobuf(body);
+    } catch (e) {
+      if (isKubeProtobufError(e)) throw new ApiError(e.reason, e.message);
+      throw e;
     }
   }
   throw unsupportedMediaType(contentType ?? '');
