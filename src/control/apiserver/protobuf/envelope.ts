@@ -14,9 +14,11 @@ import { KubeProtobufError } from './errors.js';
 import type { JsonObject, JsonValue } from './json.js';
 import { buildSchema, type MessageSchema } from './schema.js';
 import { APPS_V1 } from './schema-apps.js';
+import { AUTOSCALING_V1 } from './schema-autoscaling.js';
 import { BATCH_V1 } from './schema-batch.js';
 import { COORDINATION_V1 } from './schema-coordination.js';
 import { CORE_V1 } from './schema-core.js';
+import { DISCOVERY_V1 } from './schema-discovery.js';
 import { META_V1 } from './schema-meta.js';
 import { RBAC_V1 } from './schema-rbac.js';
 import { KUBE_PROTOBUF_MAGIC, WIRE_TYPE_NAMES, WireReader, WireType } from './wire.js';
@@ -37,14 +39,18 @@ export interface DecodeOptions {
   readonly maxDepth?: number;
 }
 
-const SCHEMA = buildSchema([META_V1, CORE_V1, APPS_V1, BATCH_V1, RBAC_V1, COORDINATION_V1]);
+const SCHEMA = buildSchema([META_V1, CORE_V1, APPS_V1, AUTOSCALING_V1, BATCH_V1, COORDINATION_V1, DISCOVERY_V1, RBAC_V1]);
 
 /** apiVersion → kind → schema key: the kinds a protobuf body may carry. */
 const KINDS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   v1: {
+    Binding: 'core.Binding',
     ConfigMap: 'core.ConfigMap',
+    Endpoints: 'core.Endpoints',
     Event: 'core.Event',
+    LimitRange: 'core.LimitRange',
     Namespace: 'core.Namespace',
+    Node: 'core.Node',
     Pod: 'core.Pod',
     PodTemplate: 'core.PodTemplate',
     ReplicationController: 'core.ReplicationController',
@@ -60,8 +66,10 @@ const KINDS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
     ReplicaSet: 'apps.ReplicaSet',
     StatefulSet: 'apps.StatefulSet',
   },
+  'autoscaling/v1': { Scale: 'autoscaling.Scale' },
   'batch/v1': { CronJob: 'batch.CronJob', Job: 'batch.Job' },
   'coordination.k8s.io/v1': { Lease: 'coordination.Lease' },
+  'discovery.k8s.io/v1': { EndpointSlice: 'discovery.EndpointSlice' },
   'rbac.authorization.k8s.io/v1': {
     ClusterRole: 'rbac.ClusterRole',
     ClusterRoleBinding: 'rbac.ClusterRoleBinding',

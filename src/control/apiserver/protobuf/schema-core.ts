@@ -1,11 +1,12 @@
 /**
  * k8s.io/api core/v1: Namespace, ConfigMap, Secret, ServiceAccount, Service,
- * ResourceQuota, Pod, PodTemplate, ReplicationController, Event and everything they
- * reach: the whole PodSpec tree (containers, every volume source, probes,
- * affinity, security contexts), PodStatus, PersistentVolumeClaim (for
- * StatefulSet claim templates and ephemeral volumes). Field numbers and names
- * as in Kubernetes 1.36 (a superset of what kubectl 1.32 writes); syntax in
- * schema.ts. Messages are in alphabetical order.
+ * ResourceQuota, LimitRange, Pod, PodTemplate, ReplicationController, Event,
+ * Node, Endpoints, Binding and all they reach: the whole PodSpec tree
+ * (containers, every volume source, probes, affinity, security contexts),
+ * PodStatus, NodeStatus, PersistentVolumeClaim (for StatefulSet claim
+ * templates and ephemeral volumes). Field numbers and names as in Kubernetes
+ * 1.36 (a superset of what kubectl 1.32 writes); syntax in schema.ts.
+ * Messages are in alphabetical order.
  */
 import type { MessageTable, SchemaPackage } from './schema.js';
 
@@ -14,9 +15,11 @@ const MESSAGES: MessageTable = {
     'volumeID=1:string! fsType=2:string partition=3:int32 readOnly=4:bool',
   Affinity: 'nodeAffinity=1:NodeAffinity podAffinity=2:PodAffinity podAntiAffinity=3:PodAntiAffinity',
   AppArmorProfile: 'type=1:string! localhostProfile=2:string!',
+  AttachedVolume: 'name=1:string! devicePath=2:string!',
   AzureDiskVolumeSource:
     'diskName=1:string! diskURI=2:string! cachingMode=3:string! fsType=4:string! readOnly=5:bool! kind=6:string!',
   AzureFileVolumeSource: 'secretName=1:string! shareName=2:string! readOnly=3:bool',
+  Binding: 'metadata=1:meta.ObjectMeta target=2:ObjectReference',
   CSIVolumeSource:
     'driver=1:string! readOnly=2:bool! fsType=3:string! volumeAttributes=4:{string} ' +
     'nodePublishSecretRef=5:LocalObjectReference',
@@ -32,6 +35,8 @@ const MESSAGES: MessageTable = {
   ConfigMap: 'metadata=1:meta.ObjectMeta data=2:{string} binaryData=3:{bytes} immutable=4:bool!',
   ConfigMapEnvSource: 'localObjectReference=1:LocalObjectReference^ optional=2:bool!',
   ConfigMapKeySelector: 'localObjectReference=1:LocalObjectReference^ key=2:string! optional=3:bool!',
+  ConfigMapNodeConfigSource:
+    'namespace=1:string! name=2:string! uid=3:string resourceVersion=4:string kubeletConfigKey=5:string!',
   ConfigMapProjection:
     'localObjectReference=1:LocalObjectReference^ items=2:KeyToPath[] optional=4:bool!',
   ConfigMapVolumeSource:
@@ -45,6 +50,7 @@ const MESSAGES: MessageTable = {
     'resizePolicy=23:ContainerResizePolicy[] restartPolicy=24:string! restartPolicyRules=25:ContainerRestartRule[]',
   ContainerExtendedResourceRequest:
     'containerName=1:string! resourceName=2:string! requestName=3:string!',
+  ContainerImage: 'names=1:string[] sizeBytes=2:int64',
   ContainerPort:
     'name=1:string hostPort=2:int32 containerPort=3:int32! protocol=4:string hostIP=5:string',
   ContainerResizePolicy: 'resourceName=1:string! restartPolicy=2:string!',
@@ -63,11 +69,17 @@ const MESSAGES: MessageTable = {
     'resources=11:ResourceRequirements volumeMounts=12:VolumeMountStatus[] user=13:ContainerUser ' +
     'allocatedResourcesStatus=14:ResourceStatus[] stopSignal=15:string!',
   ContainerUser: 'linux=1:LinuxContainerUser',
+  DaemonEndpoint: 'Port=1:int32!',
   DownwardAPIProjection: 'items=1:DownwardAPIVolumeFile[]',
   DownwardAPIVolumeFile:
     'path=1:string! fieldRef=2:ObjectFieldSelector resourceFieldRef=3:ResourceFieldSelector mode=4:int32!',
   DownwardAPIVolumeSource: 'items=1:DownwardAPIVolumeFile[] defaultMode=2:int32!',
   EmptyDirVolumeSource: 'medium=1:string sizeLimit=2:Quantity',
+  EndpointAddress: 'ip=1:string! targetRef=2:ObjectReference hostname=3:string nodeName=4:string!',
+  EndpointPort: 'name=1:string port=2:int32! protocol=3:string appProtocol=4:string!',
+  EndpointSubset:
+    'addresses=1:EndpointAddress[] notReadyAddresses=2:EndpointAddress[] ports=3:EndpointPort[]',
+  Endpoints: 'metadata=1:meta.ObjectMeta subsets=2:EndpointSubset[]',
   EnvFromSource: 'prefix=1:string configMapRef=2:ConfigMapEnvSource secretRef=3:SecretEnvSource',
   EnvVar: 'name=1:string! value=2:string valueFrom=3:EnvVarSource',
   EnvVarSource:
@@ -83,9 +95,10 @@ const MESSAGES: MessageTable = {
     'resizePolicy=23:ContainerResizePolicy[] restartPolicy=24:string! restartPolicyRules=25:ContainerRestartRule[]',
   EphemeralVolumeSource: 'volumeClaimTemplate=1:PersistentVolumeClaimTemplate',
   Event:
-    'metadata=1:meta.ObjectMeta involvedObject=2:ObjectReference reason=3:string message=4:string source=5:EventSource ' +
-    'firstTimestamp=6:Time lastTimestamp=7:Time count=8:int32 type=9:string eventTime=10:MicroTime series=11:EventSeries ' +
-    'action=12:string related=13:ObjectReference reportingComponent=14:string! reportingInstance=15:string!',
+    'metadata=1:meta.ObjectMeta involvedObject=2:ObjectReference reason=3:string message=4:string ' +
+    'source=5:EventSource firstTimestamp=6:Time lastTimestamp=7:Time count=8:int32 type=9:string ' +
+    'eventTime=10:MicroTime series=11:EventSeries action=12:string related=13:ObjectReference ' +
+    'reportingComponent=14:string! reportingInstance=15:string!',
   EventSeries: 'count=1:int32 lastObservedTime=2:MicroTime',
   EventSource: 'component=1:string host=2:string',
   ExecAction: 'command=1:string[]',
@@ -114,6 +127,11 @@ const MESSAGES: MessageTable = {
   Lifecycle: 'postStart=1:LifecycleHandler preStop=2:LifecycleHandler stopSignal=3:string!',
   LifecycleHandler:
     'exec=1:ExecAction httpGet=2:HTTPGetAction tcpSocket=3:TCPSocketAction sleep=4:SleepAction',
+  LimitRange: 'metadata=1:meta.ObjectMeta spec=2:LimitRangeSpec',
+  LimitRangeItem:
+    'type=1:string! max=2:{Quantity} min=3:{Quantity} default=4:{Quantity} defaultRequest=5:{Quantity} ' +
+    'maxLimitRequestRatio=6:{Quantity}',
+  LimitRangeSpec: 'limits=1:LimitRangeItem[]',
   LinuxContainerUser: 'uid=1:int64! gid=2:int64! supplementalGroups=3:int64[]',
   LoadBalancerIngress: 'ip=1:string hostname=2:string ipMode=3:string! ports=4:PortStatus[]',
   LoadBalancerStatus: 'ingress=1:LoadBalancerIngress[]',
@@ -125,15 +143,41 @@ const MESSAGES: MessageTable = {
     'type=1:string! status=2:string! lastTransitionTime=4:Time reason=5:string message=6:string',
   NamespaceSpec: 'finalizers=1:string[]',
   NamespaceStatus: 'phase=1:string conditions=2:NamespaceCondition[]',
+  Node: 'metadata=1:meta.ObjectMeta spec=2:NodeSpec status=3:NodeStatus',
+  NodeAddress: 'type=1:string! address=2:string!',
   NodeAffinity:
     'requiredDuringSchedulingIgnoredDuringExecution=1:NodeSelector ' +
     'preferredDuringSchedulingIgnoredDuringExecution=2:PreferredSchedulingTerm[]',
   NodeAllocatableResourceClaimStatus:
     'resourceClaimName=1:string! containers=2:string[] resources=3:{Quantity}',
+  NodeCondition:
+    'type=1:string! status=2:string! lastHeartbeatTime=3:Time lastTransitionTime=4:Time reason=5:string ' +
+    'message=6:string',
+  NodeConfigSource: 'configMap=2:ConfigMapNodeConfigSource',
+  NodeConfigStatus:
+    'assigned=1:NodeConfigSource active=2:NodeConfigSource lastKnownGood=3:NodeConfigSource error=4:string',
+  NodeDaemonEndpoints: 'kubeletEndpoint=1:DaemonEndpoint',
+  NodeFeatures: 'supplementalGroupsPolicy=1:bool!',
+  NodeRuntimeHandler: 'name=1:string! features=2:NodeRuntimeHandlerFeatures',
+  NodeRuntimeHandlerFeatures: 'recursiveReadOnlyMounts=1:bool! userNamespaces=2:bool!',
   NodeSelector: 'nodeSelectorTerms=1:NodeSelectorTerm[]',
   NodeSelectorRequirement: 'key=1:string! operator=2:string! values=3:string[]',
   NodeSelectorTerm:
     'matchExpressions=1:NodeSelectorRequirement[] matchFields=2:NodeSelectorRequirement[]',
+  NodeSpec:
+    'podCIDR=1:string externalID=2:string providerID=3:string unschedulable=4:bool taints=5:Taint[] ' +
+    'configSource=6:NodeConfigSource podCIDRs=7:string[]',
+  NodeStatus:
+    'capacity=1:{Quantity} allocatable=2:{Quantity} phase=3:string conditions=4:NodeCondition[] ' +
+    'addresses=5:NodeAddress[] daemonEndpoints=6:NodeDaemonEndpoints nodeInfo=7:NodeSystemInfo ' +
+    'images=8:ContainerImage[] volumesInUse=9:string[] volumesAttached=10:AttachedVolume[] ' +
+    'config=11:NodeConfigStatus runtimeHandlers=12:NodeRuntimeHandler[] features=13:NodeFeatures ' +
+    'declaredFeatures=14:string[]',
+  NodeSwapStatus: 'capacity=1:int64!',
+  NodeSystemInfo:
+    'machineID=1:string! systemUUID=2:string! bootID=3:string! kernelVersion=4:string! osImage=5:string! ' +
+    'containerRuntimeVersion=6:string! kubeletVersion=7:string! kubeProxyVersion=8:string! ' +
+    'operatingSystem=9:string! architecture=10:string! swap=11:NodeSwapStatus',
   ObjectFieldSelector: 'apiVersion=1:string fieldPath=2:string!',
   ObjectReference:
     'kind=1:string namespace=2:string name=3:string uid=4:string apiVersion=5:string resourceVersion=6:string ' +
@@ -280,6 +324,7 @@ const MESSAGES: MessageTable = {
     'volumeName=1:string volumeNamespace=2:string fsType=3:string readOnly=4:bool secretRef=5:LocalObjectReference',
   Sysctl: 'name=1:string! value=2:string!',
   TCPSocketAction: 'port=1:IntOrString host=2:string',
+  Taint: 'key=1:string! value=2:string effect=3:string! timeAdded=4:Time',
   Toleration: 'key=1:string operator=2:string value=3:string effect=4:string tolerationSeconds=5:int64!',
   TopologySpreadConstraint:
     'maxSkew=1:int32! topologyKey=2:string! whenUnsatisfiable=3:string! labelSelector=4:meta.LabelSelector ' +

@@ -8,6 +8,7 @@
  * beyond ±(2^53 − 1) (a JavaScript number could not hold it exactly) are all
  * malformed rather than truncated.
  */
+import { assert } from '../../../util/index.js';
 import { KubeProtobufError } from './errors.js';
 
 export const WireType = {
@@ -46,6 +47,17 @@ export interface Tag {
 // same. ignoreBOM keeps a leading U+FEFF, which is data here, not a mark.
 const utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
+/**
+ * The int64 whose two's complement bits are hi:lo, or ±Infinity when its
+ * magnitude exceeds Number.MAX_SAFE_INTEGER (it would lose precision).
+ */
+function int64ToNumber(lo: number, hi: number): number {
+  if ((hi & 0x8000_0000) === 0) return hi > MAX_SAFE_HI ? Number.POSITIVE_INFINITY : hi * TWO_POW_32 + lo;
+  const negLo = (~lo + 1) >>> 0;
+  const negHi = (~hi + (negLo === 0 ? 1 : 0)) >>> 0;
+  return negHi > MAX_SAFE_HI ? Number.NEGATIVE_INFINITY : -(negHi * TWO_POW_32 + negLo);
+}
+
 export class WireReader {
   private pos: number;
 
@@ -54,7 +66,7 @@ export class WireReader {
     start = 0,
     private readonly end = buf.length,
   ) {
-    if (start < 0 || start > end || end > buf.length) throw new RangeError(`window [${start}, ${end}) outside a buffer of ${buf.length} bytes`);
+    assert(start >= 0 && start <= end && end <= buf.length, `window [${start}, ${end}) outside a buffer of ${buf.length} bytes`);
     this.pos = start;
   }
 
@@ -90,23 +102,16 @@ export class WireReader {
   /** An int64 varint (two's complement); refuses magnitudes beyond 2^53 − 1. */
   readInt64(): number {
     const offset = this.pos;
-    const [lo, hi] = this.readRawVarint();
-    if ((hi & 0x8000_0000) === 0) {
-      if (hi > MAX_SAFE_HI) throw this.malformed('int64 value beyond 2^53 cannot be represented exactly', offset);
-      return hi * TWO_POW_32 + lo;
-    }
-    // Negative: the magnitude is the two's complement of the 64-bit value.
-    const negLo = (~lo + 1) >>> 0;
-    const negHi = (~hi + (negLo === 0 ? 1 : 0)) >>> 0;
-    if (negHi > MAX_SAFE_HI) throw this.malformed('int64 value beyond -2^53 cannot be represented exactly', offset);
-    return -(negHi * TWO_POW_32 + negLo);
+    const v = int64ToNumber(...this.readRawVarint());
+    if (!Number.isFinite(v)) throw this.malformed('int64 value beyond ±(2^53 − 1) cannot be represented exactly', offset);
+    return v;
   }
 
   /** An int32 varint: Go writes negative values sign-extended to 64 bits (10 bytes). */
   readInt32(): number {
     const offset = this.pos;
-    const v = this.readInt64Unchecked();
-    if (v < -0x8000_0000 || v > 0x7fff_ffff) throw this.malformed(`int32 value ${v} out of range`, offset);
+    const v = int64ToNumber(...this.readRawVarint());
+    if (!(v >= -0x8000_0000 && v <= 0x7fff_ffff)) throw this.malformed(`int32 value ${v} out of range`, offset);
     return v;
   }
 
@@ -148,15 +153,6 @@ export class WireReader {
 
   takeString(): string {
     return utf8.decode(this.takeBytes());
-  }
-
-  /** Like readInt64 but for callers that check a narrower range themselves. */
-  private readInt64Unchecked(): number {
-    const [lo, hi] = this.readRawVarint();
-    if ((hi & 0x8000_0000) === 0) return hi > MAX_SAFE_HI ? Number.POSITIVE_INFINITY : hi * TWO_POW_32 + lo;
-    const negLo = (~lo + 1) >>> 0;
-    const negHi = (~hi + (negLo === 0 ? 1 : 0)) >>> 0;
-    return negHi > MAX_SAFE_HI ? Number.NEGATIVE_INFINITY : -(negHi * TWO_POW_32 + negLo);
   }
 
   /** The 64 bits of a varint as [low 32, high 32], both unsigned. */
