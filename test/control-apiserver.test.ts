@@ -212,7 +212,7 @@ test('workloads: generation moves on spec changes only; status and scale subreso
     t.is(patched.status, 200, patched.text);
     const cs = patched.body.spec.template.spec.containers;
     t.deepEqual(cs.map((c: J) => [c.name, c.image]), [['web', 'busybox:2'], ['side', 'busybox:1']]);
-    t.deepEqual(cs[0].ports, [{ containerPort: 80 }]);
+    t.deepEqual(cs[0].ports, [{ containerPort: 80, protocol: 'TCP' }], 'merged by name, with the defaulted protocol');
     t.is(patched.body.metadata.generation, 2);
     // JSON patch, with a failing test op: 422, nothing changed.
     const jp = await call(e, 'PATCH', `${base}/web`, [{ op: 'test', path: '/spec/replicas', value: 9 }, { op: 'replace', path: '/spec/replicas', value: 1 }], { 'Content-Type': 'application/json-patch+json' });
