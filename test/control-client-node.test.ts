@@ -43,9 +43,9 @@ test('client-node: CRUD with patch, and an informer over list + watch', async (t
 
     // The system namespaces appear once the bootstrap ran.
     let names: string[] = [];
-    for (let i = 0; i < 50 && !names.includes('default'); i++) {
+    for (let i = 0; i < 100 && !names.includes('kube-system'); i++) {
       names = (await core.listNamespace()).items.map((n) => n.metadata!.name!);
-      if (!names.includes('default')) await new Promise((r) => setTimeout(r, 100));
+      if (!names.includes('kube-system')) await new Promise((r) => setTimeout(r, 100));
     }
     t.true(names.includes('kube-system'));
 

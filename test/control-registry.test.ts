@@ -590,6 +590,8 @@ const updateCases: [string, string, J, (o: J) => void, (string | RegExp)[]][] = 
   ['pod: a deadline may be lowered', 'pods', pod({ activeDeadlineSeconds: 60 }), (o) => (o.spec.activeDeadlineSeconds = 30), []],
   ['pod: a deadline may not be raised', 'pods', pod({ activeDeadlineSeconds: 60 }), (o) => (o.spec.activeDeadlineSeconds = 90), ['spec.activeDeadlineSeconds: Invalid value: 90: must be less than or equal to previous value']],
   ['pod: tolerations may be added', 'pods', pod(), (o) => o.spec.tolerations.push({ key: 'k', operator: 'Exists' }), []],
+  ['pod: dropped default tolerations and priority come back (admission runs on updates)', 'pods', pod(), (o) => ((o.spec.tolerations = []), delete o.spec.priority), []],
+  ['pod: a status write leaves the spec alone', 'pods', pod(), (o) => (o.status.phase = 'Running'), []],
   [
     'pod: existing tolerations may not change',
     'pods',

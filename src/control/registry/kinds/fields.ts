@@ -10,9 +10,8 @@
  * value applies), `null` means present with the wrong type (an error has been
  * pushed; skip further checks of that field).
  */
-import { isObject } from '../../apiserver/objects.js';
+import { deepEqual, isObject } from '../../apiserver/objects.js';
 import { compareGoStrings, FIELD_IMMUTABLE_ERROR_MSG, type FieldError, type FieldPath, invalid, typeInvalid } from '../validation/index.js';
-import { deepEqual } from '../../apiserver/objects.js';
 
 export { deepEqual, isObject };
 

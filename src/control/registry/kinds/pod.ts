@@ -1,10 +1,11 @@
 /**
  * Pods: the PodSpec defaults and validation every workload shares, plus
  * what only a Pod gets: requests defaulted from limits, service links, host
- * ports under host networking, the admission defaults kube-apiserver adds on
- * create (service account, priority, the not-ready/unreachable
- * tolerations), the initial status (Pending, QoS class), and the update rule
- * that freezes almost all of a running pod's spec.
+ * ports under host networking, the defaults kube-apiserver's admission
+ * plugins add (the `default` service account on create; priority and the
+ * not-ready/unreachable tolerations on every write), the initial status
+ * (Pending, QoS class), and the update rule that freezes almost all of a
+ * running pod's spec.
  *
  * The PodSpec helpers are re-exported from here for the workload kinds.
  */
@@ -82,22 +83,25 @@ function tolerates(t: Json, key: string): boolean {
   return (k === key || k === '') && (effect === 'NoExecute' || effect === '');
 }
 
+/** The ServiceAccount admission plugin's default, on create only (static pods excepted). */
+function defaultServiceAccount(pod: Json, spec: Json): void {
+  const mirror = isObject(pod.metadata) && isObject(pod.metadata.annotations) && MIRROR_POD_ANNOTATION in pod.metadata.annotations;
+  if (mirror || strOf(spec, 'serviceAccountName') !== '') return;
+  spec.serviceAccountName = DEFAULT_SERVICE_ACCOUNT_NAME;
+  spec.serviceAccount = DEFAULT_SERVICE_ACCOUNT_NAME;
+}
+
 /**
- * What kube-apiserver's default admission plugins add to a new pod:
- * ServiceAccount (the `default` account), Priority (0 and
- * PreemptLowerPriority when no class is named; classes are not resolved
- * here) and DefaultTolerationSeconds (5 minutes on a not-ready or
- * unreachable node before eviction). Kept apart so it can move to an
- * admission chain.
+ * What kube-apiserver's Priority and DefaultTolerationSeconds admission
+ * plugins add on every write: priority 0 and PreemptLowerPriority when no
+ * class is named (classes are not resolved here), and five minutes on a
+ * not-ready or unreachable node before eviction. Both run on updates too
+ * upstream, so a client that drops them gets them back instead of an error.
+ * Kept apart so they can move to an admission chain.
  */
 export function admitPod(pod: Json): void {
   const spec = objOf(pod, 'spec');
   if (!spec) return;
-  const mirror = isObject(pod.metadata) && isObject(pod.metadata.annotations) && MIRROR_POD_ANNOTATION in pod.metadata.annotations;
-  if (!mirror && strOf(spec, 'serviceAccountName') === '') {
-    spec.serviceAccountName = DEFAULT_SERVICE_ACCOUNT_NAME;
-    spec.serviceAccount = DEFAULT_SERVICE_ACCOUNT_NAME;
-  }
   if (strOf(spec, 'priorityClassName') === '') {
     setDefault(spec, 'priority', 0);
     setDefault(spec, 'preemptionPolicy', 'PreemptLowerPriority');
@@ -274,12 +278,17 @@ export function validatePodUpdate(pod: KubeObject, old: KubeObject): FieldError[
 
 registerStrategy('v1/Pod', {
   prepareForCreate(pod: KubeObject) {
+    // The status reads the defaulted spec (requests from limits decide the QoS class).
+    defaultPod(pod);
+    const spec = objOf(pod, 'spec');
+    if (!spec) return;
+    defaultServiceAccount(pod, spec);
+    initialStatus(pod, spec);
+  },
+  default(pod: KubeObject) {
     defaultPod(pod);
     admitPod(pod);
-    const spec = objOf(pod, 'spec');
-    if (spec) initialStatus(pod, spec);
   },
-  default: defaultPod,
   validate: validatePod,
   validateUpdate: validatePodUpdate,
 });
