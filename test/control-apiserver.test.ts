@@ -453,3 +453,61 @@ test('three masters: the API on a follower, and on the survivors after the leade
     await cluster.close();
   }
 });
+
+test('watch cache: a LIST right after any write sees it, and equals the store read at the same revision (seeded)', async (t) => {
+  const cluster = new StoreTestCluster(['a', 'b', 'c']);
+  const apis: ApiServer[] = [];
+  try {
+    await cluster.startAll();
+    await cluster.waitFor(() => cluster.leader() !== undefined, 'a leader');
+    for (const store of cluster.servers.values()) {
+      const api = new ApiServer({
+        kv: store, host: '127.0.0.1', port: 0, tls: null, tokens: new Map([['admin-token', { name: 'admin', uid: '1', groups: [] }]]),
+        allowAnonymous: false, maxBodyBytes: 1 << 20, bookmarkIntervalMs: 60_000, notReady: () => null, logger: pino({ level: 'silent' }),
+      });
+      await api.start();
+      apis.push(api);
+    }
+    const envs: Env[] = apis.map((api) => ({ url: `http://127.0.0.1:${api.port}`, api, cluster }));
+    for (let i = 0; i < 100 && (await call(envs[0]!, 'GET', '/api/v1/namespaces/default')).status !== 200; i++) await new Promise((r) => setTimeout(r, 50));
+    const seed = Number(process.env.SKIFF_SEED ?? 20261123);
+    t.log(`seed ${seed}`);
+    let x = seed;
+    const rnd = (n: number) => ((x = (x * 1103515245 + 12345) % 2 ** 31), x % n);
+    let e = envs[0]!;
+    for (const ns of ['n1', 'n2']) await call(e, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    const live = new Map<string, number>();
+    for (let step = 0; step < 120; step++) {
+      const ns = ['default', 'n1', 'n2'][rnd(3)]!;
+      const name = `c${rnd(12)}`;
+      const base = `/api/v1/namespaces/${ns}/configmaps`;
+      const key = `${ns}/${name}`;
+      const op = rnd(3);
+      e = envs[rnd(3)]!; // writes and reads through any master: a LIST must see a write made through another
+      if (op === 0 && !live.has(key)) {
+        t.is((await call(e, 'POST', base, cm(name, { v: String(step) }, { step: String(step % 3) }))).status, 201);
+        live.set(key, step);
+      } else if (op === 1 && live.has(key)) {
+        t.is((await call(e, 'PATCH', `${base}/${name}`, { data: { v: String(step) } }, { 'Content-Type': 'application/merge-patch+json' })).status, 200);
+        live.set(key, step);
+      } else if (live.has(key)) {
+        t.is((await call(e, 'DELETE', `${base}/${name}`)).status, 200);
+        live.delete(key);
+      }
+      const scope = rnd(2) === 0 ? '/api/v1/configmaps' : `/api/v1/namespaces/${ns}/configmaps`;
+      const sel = rnd(2) === 0 ? '' : `labelSelector=step%3D${rnd(3)}`;
+      e = envs[rnd(3)]!;
+      const cached = (await call(e, 'GET', `${scope}?${sel}`)).body;
+      const stored = (await call(e, 'GET', `${scope}?${sel}&resourceVersion=${cached.metadata.resourceVersion}&resourceVersionMatch=Exact`)).body;
+      t.deepEqual(cached.items, stored.items, `step ${step}: ${scope}?${sel}`);
+      const own = cached.items.filter((o: J) => `${o.metadata.namespace}/${o.metadata.name}` === key);
+      if (scope.includes(ns) || scope === '/api/v1/configmaps') {
+        if (!sel && live.has(key)) t.is(own[0]?.data.v, String(live.get(key)), `step ${step}: the write just made is listed`);
+        if (!live.has(key)) t.is(own.length, 0);
+      }
+    }
+  } finally {
+    for (const a of apis) await a.close();
+    await cluster.close();
+  }
+});

@@ -65,6 +65,23 @@ export interface Authenticator {
   authenticate(req: IncomingMessage): UserInfo | null;
 }
 
+/** The user of a client certificate, per TLS connection: the certificate cannot change on it, and parsing it costs. */
+const certUsers = new WeakMap<TLSSocket, UserInfo | null>();
+
+function certificateUser(sock: TLSSocket): UserInfo | null {
+  const known = certUsers.get(sock);
+  if (known !== undefined) return known;
+  let user: UserInfo | null = null;
+  const cert = sock.getPeerCertificate();
+  const cn = cert?.subject?.CN;
+  if (typeof cn === 'string' && cn) {
+    const o = cert.subject.O;
+    user = { name: cn, uid: '', groups: [...(Array.isArray(o) ? o : o ? [o] : []), 'system:authenticated'] };
+  }
+  certUsers.set(sock, user);
+  return user;
+}
+
 export function authenticator(tokens: Map<string, UserInfo>, allowAnonymous: boolean): Authenticator {
   return {
     authenticate(req: IncomingMessage): UserInfo | null {
@@ -76,12 +93,8 @@ export function authenticator(tokens: Map<string, UserInfo>, allowAnonymous: boo
       }
       const sock = req.socket as TLSSocket;
       if (sock.encrypted && sock.authorized) {
-        const cert = sock.getPeerCertificate();
-        const cn = cert?.subject?.CN;
-        if (typeof cn === 'string' && cn) {
-          const o = cert.subject.O;
-          return { name: cn, uid: '', groups: [...(Array.isArray(o) ? o : o ? [o] : []), 'system:authenticated'] };
-        }
+        const user = certificateUser(sock);
+        if (user) return user;
       }
       if (allowAnonymous) return { name: 'system:anonymous', uid: '', groups: ['system:unauthenticated'] };
       return null;

@@ -141,10 +141,14 @@ export function modRevisionIs(key: string, rev: number): Compare {
 export class ObjectStore {
   constructor(private readonly kv: KvBackend) {}
 
-  /** One object, linearizably (or at `revision`), or null. */
-  async get(key: string, revision = 0): Promise<Stored | null> {
+  /**
+   * One object, or null: linearizably, at `revision`, or with `local` as this
+   * member has it (no quorum round; possibly stale, so only for reads whose
+   * result a write's compare re-checks).
+   */
+  async get(key: string, revision = 0, local = false): Promise<Stored | null> {
     const k = enc.encode(key);
-    const r = await this.kv.range(rangeReq(k, EMPTY, { revision }));
+    const r = await this.kv.range(rangeReq(k, EMPTY, { revision, serializable: local }));
     const kv = r.kvs[0];
     return kv ? { obj: decodeObject(kv), modRevision: kv.modRevision } : null;
   }
@@ -212,10 +216,10 @@ export class ObjectStore {
     }
   }
 
-  /** Events for keys under `prefix` after `fromRevision` (with the previous value, for deletes and selector transitions). */
-  watch(prefix: string, fromRevision: number): Watcher {
+  /** Events for keys under `prefix` from `fromRevision` on (with the previous value unless told not: deletes and selector transitions need it). */
+  watch(prefix: string, fromRevision: number, prevKv = true): Watcher {
     const p = enc.encode(prefix);
-    return this.kv.watch({ key: p, rangeEnd: prefixEnd(p), startRevision: fromRevision, prevKv: true, noPut: false, noDelete: false });
+    return this.kv.watch({ key: p, rangeEnd: prefixEnd(p), startRevision: fromRevision, prevKv, noPut: false, noDelete: false });
   }
 }
 

@@ -16,6 +16,7 @@ import { validateMeta, validateMetaUpdate } from '../registry/meta.js';
 import { errorBody, type FieldError } from '../registry/validation/index.js';
 import { alreadyExists, ApiError, badRequest, conflict, expired, forbidden, invalid, notFound, type InvalidCause } from './errors.js';
 import { type KubeObject, type ListPage, ObjectStore, listPrefix, modRevisionIs, objectKey, type Stored } from './object-store.js';
+import { ResourceCache } from './watch-cache.js';
 import { clone, deepEqual, generateName, isObject, specOf, timestamp } from './objects.js';
 
 /** How often an update that did not name a resourceVersion retries a lost race before giving up. */
@@ -26,6 +27,8 @@ export const NAMESPACE_RESOURCE = 'namespaces';
 export interface RestOptions {
   now: () => Date;
   random: () => number;
+  /** Serve LISTs from an in-memory watch cache per resource (watch-cache.ts). */
+  watchCache: boolean;
 }
 
 /** What a LIST or WATCH selects beyond its namespace (label and field selectors). */
@@ -78,8 +81,37 @@ function meta(obj: KubeObject): KubeObject['metadata'] {
 export class Rest {
   constructor(
     readonly store: ObjectStore,
-    private readonly o: RestOptions = { now: () => new Date(), random: Math.random },
+    private readonly o: RestOptions = { now: () => new Date(), random: Math.random, watchCache: true },
   ) {}
+
+  private readonly caches = new Map<string, ResourceCache>();
+
+  /** The resource's watch cache, made on first use (and made anew after one broke). */
+  private cacheFor(r: ResourceInfo): ResourceCache {
+    let c = this.caches.get(r.storagePrefix);
+    if (!c || c.broken) {
+      c?.close();
+      c = new ResourceCache(this.store, r);
+      this.caches.set(r.storagePrefix, c);
+    }
+    return c;
+  }
+
+  close(): void {
+    for (const c of this.caches.values()) c.close();
+    this.caches.clear();
+  }
+
+  /** A first page at the latest state ('' = current, read with a quorum; '0' = this member's), from the cache; null to read the store. */
+  private async listFromCache(r: ResourceInfo, prefix: string, sel: Selection, limit: number, resourceVersion: string): Promise<ListPage | null> {
+    const cache = this.cacheFor(r);
+    let ok: boolean;
+    if (resourceVersion === '0') ok = await cache.loaded.then(() => !cache.broken, () => false);
+    else ok = await cache.waitFor(await this.store.currentRevision());
+    if (!ok) return null;
+    const page = cache.list(prefix, sel.everything ? null : (o) => sel.matches(o), limit);
+    return { items: page.items, revision: page.revision, continueKey: page.lastKey === null ? null : `${page.lastKey}\u0000`, remaining: page.remaining };
+  }
 
   // ------------------------------------------------------------------ reads
 
@@ -99,6 +131,10 @@ export class Rest {
     let startKey: string | null = null;
     let serializable = false;
     const prefix = listPrefix(r, namespace);
+    if (this.o.watchCache && !q.continueToken && (q.resourceVersion === '' || q.resourceVersion === '0')) {
+      const page = await this.listFromCache(r, prefix, sel, q.limit, q.resourceVersion);
+      if (page) return page;
+    }
     if (q.continueToken) {
       const c = decodeContinue(q.continueToken, prefix);
       revision = c.rv;
@@ -133,7 +169,7 @@ export class Rest {
     this.validateCreate(r, obj);
     const key = objectKey(r, t.namespace, m.name!);
     for (let attempt = 0; attempt < UPDATE_RETRIES_MAX; attempt++) {
-      const guard = r.namespaced ? await this.namespaceGuard(r, t.namespace, m.name!) : null;
+      const guard = r.namespaced ? await this.namespaceGuard(r, t.namespace, m.name!, attempt === 0) : null;
       if (w.dryRun) {
         if (await this.store.get(key)) throw alreadyExists(r, m.name!);
         return obj;
@@ -171,10 +207,16 @@ export class Rest {
     if (errs.length > 0) throw invalid(r.kind, r.group, obj.metadata.name ?? obj.metadata.generateName ?? '', errs.map(toCause));
   }
 
-  /** Refuses a create in a missing or terminating namespace; the compare keeps that true at the write. */
-  private async namespaceGuard(r: ResourceInfo, namespace: string, name: string) {
+  /**
+   * Refuses a create in a missing or terminating namespace; the compare keeps
+   * that true at the write. The first try reads this member's state (the
+   * compare catches a stale read, and a namespace not seen here yet is looked
+   * up again with a quorum before a 404).
+   */
+  private async namespaceGuard(r: ResourceInfo, namespace: string, name: string, local: boolean) {
     const key = NAMESPACES_KEY_PREFIX + namespace;
-    const ns = await this.store.get(key);
+    let ns = await this.store.get(key, 0, local);
+    if (!ns && local) ns = await this.store.get(key);
     if (!ns) throw notFound({ group: '', resource: NAMESPACE_RESOURCE }, namespace);
     if (ns.obj.metadata.deletionTimestamp || ns.obj.status?.phase === 'Terminating') {
       throw forbidden(r, name, `unable to create new content in namespace ${namespace} because it is being terminated`);
@@ -202,18 +244,36 @@ export class Rest {
   async modify(t: Target & { subresource: UpdateScope }, w: WriteOptions, change: (current: KubeObject) => KubeObject, precondition = ''): Promise<KubeObject> {
     const { r } = t;
     const key = objectKey(r, t.namespace, t.name);
+    // The first read is this member's state, without a quorum round: the
+    // write's compare rejects a stale one. Anything decided from it that is
+    // not a write (404, 409, a no-op) is decided again from a quorum read.
+    let local = true;
     for (let attempt = 0; attempt < UPDATE_RETRIES_MAX; attempt++) {
-      const cur = await this.store.get(key);
-      if (!cur) throw notFound(r, t.name);
+      const cur = await this.store.get(key, 0, local);
+      const recheck = () => {
+        const again = local;
+        local = false;
+        return again;
+      };
+      if (!cur) {
+        if (recheck()) continue;
+        throw notFound(r, t.name);
+      }
       const wanted = change(clone(cur.obj));
       const rv = precondition || (wanted.metadata?.resourceVersion ?? '');
-      if (rv && rv !== String(cur.modRevision)) throw conflict(r, t.name);
+      if (rv && rv !== String(cur.modRevision)) {
+        if (recheck()) continue;
+        throw conflict(r, t.name);
+      }
       const next = this.prepareForUpdate(t, wanted, cur.obj);
-      if (deepEqual(next, cur.obj)) return cur.obj;
-      if (w.dryRun) return next;
+      if (deepEqual(next, cur.obj) || w.dryRun) {
+        if (recheck()) continue;
+        return deepEqual(next, cur.obj) ? cur.obj : next;
+      }
       const done = await this.writeUpdate(key, next, cur);
       if (done) return done;
-      if (rv) throw conflict(r, t.name);
+      if (rv && !recheck()) throw conflict(r, t.name);
+      local = false;
     }
     throw conflict(r, t.name, 'too many concurrent writers; please try again');
   }

@@ -53,6 +53,8 @@ export interface ApiServerOptions {
   notReady: () => string | null;
   logger: Logger;
   now?: () => Date;
+  /** LISTs from an in-memory cache per resource (default true). */
+  watchCache?: boolean;
 }
 
 export const API_SERVER_DEFAULTS = { maxBodyBytes: MAX_REQUEST_BODY_BYTES, bookmarkIntervalMs: 60_000, allowAnonymous: false } as const;
@@ -73,7 +75,7 @@ export class ApiServer {
 
   constructor(private readonly o: ApiServerOptions) {
     this.now = o.now ?? (() => new Date());
-    this.rest = new Rest(new ObjectStore(o.kv), { now: this.now, random: Math.random });
+    this.rest = new Rest(new ObjectStore(o.kv), { now: this.now, random: Math.random, watchCache: o.watchCache ?? true });
     this.auth = authenticator(o.tokens, o.allowAnonymous);
   }
 
@@ -130,6 +132,7 @@ export class ApiServer {
 
   async close(): Promise<void> {
     if (this.bootstrapTimer) clearTimeout(this.bootstrapTimer);
+    this.rest.close();
     for (const w of this.watches) w.close();
     const s = this.server;
     this.server = null;
