@@ -511,3 +511,42 @@ test('watch cache: a LIST right after any write sees it, and equals the store re
     await cluster.close();
   }
 });
+
+test('field validation: unknown fields are refused (Strict), reported (Warn, the default) or dropped (Ignore); never stored', async (t) => {
+  const e = await start();
+  try {
+    const base = '/apis/apps/v1/namespaces/default/deployments';
+    const typo = { ...deployment('typo'), spec: { ...deployment('typo').spec, replicaz: 3 } };
+    typo.spec.template.spec.containers[0] = { ...typo.spec.template.spec.containers[0], imagePullPolcy: 'Always' } as never;
+    const strict = await call(e, 'POST', `${base}?fieldValidation=Strict`, typo);
+    t.is(strict.status, 400);
+    // In the order the body has them.
+    t.is(strict.body.message, 'strict decoding error: unknown field "spec.template.spec.containers[0].imagePullPolcy", unknown field "spec.replicaz"');
+    t.is((await call(e, 'GET', `${base}/typo`)).status, 404, 'nothing stored from a refused request');
+    const r = await fetch(`${e.url}${base}`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify(typo) });
+    t.is(r.status, 201);
+    t.is(r.headers.get('warning'), '299 - "unknown field \\"spec.template.spec.containers[0].imagePullPolcy\\"", 299 - "unknown field \\"spec.replicaz\\""');
+    const stored = (await call(e, 'GET', `${base}/typo`)).body;
+    t.false('replicaz' in stored.spec);
+    t.false('imagePullPolcy' in stored.spec.template.spec.containers[0]);
+    const ignored = await fetch(`${e.url}${base}?fieldValidation=Ignore`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ ...typo, metadata: { name: 'typo2' } }) });
+    t.is(ignored.status, 201);
+    t.is(ignored.headers.get('warning'), null);
+    const patch = await call(e, 'PATCH', `${base}/typo?fieldValidation=Strict`, { spec: { paused: true, pausd: true } }, { 'Content-Type': 'application/merge-patch+json' });
+    t.is(patch.status, 400);
+    t.regex(patch.body.message, /unknown field "spec.pausd"/);
+    t.is((await call(e, 'POST', `${base}?fieldValidation=Loose`, deployment('x'))).status, 400);
+    // Known fields everywhere, maps of messages, inlined volume sources: nothing reported.
+    const pod = {
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'full', labels: { a: 'b' }, annotations: { x: 'y' } },
+      spec: {
+        containers: [{ name: 'c', image: 'i', resources: { limits: { cpu: '1' } }, env: [{ name: 'A', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }], readinessProbe: { httpGet: { port: 80, path: '/' } } }],
+        volumes: [{ name: 'v', emptyDir: {} }, { name: 'h', hostPath: { path: '/tmp' } }],
+        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'k', operator: 'In', values: ['v'] }] }] } } },
+      },
+    };
+    t.is((await call(e, 'POST', '/api/v1/namespaces/default/pods?fieldValidation=Strict', pod)).status, 201);
+  } finally {
+    await stop(e);
+  }
+});

@@ -116,6 +116,10 @@ test('the worked example: apply, re-apply after an edit, every output form, sele
   t.regex(await ok(t, ['get', '-n', 'demo', 'deploy', '-l', 'tier=web', '-o', 'name']), /nginx-ssh-deployment/);
   t.is((await ok(t, ['get', '-n', 'demo', 'deploy', '-l', 'tier=db', '-o', 'name'])).trim(), '');
   t.regex(await ok(t, ['get', '-n', 'demo', 'deploy', '--field-selector', 'metadata.name=nginx-ssh-deployment', '-o', 'name']), /nginx-ssh-deployment/);
+  // A typo in a manifest: kubectl leaves validation to the server (fieldValidation=Strict).
+  const typo = await kubectl(['apply', '-n', 'demo', '-f', '-'], { input: readFileSync(EXAMPLE, 'utf8').replace('name: nginx-ssh-deployment', 'name: typo').replace('replicas: 2', 'replicaz: 2') });
+  t.not(typo.code, 0);
+  t.regex(typo.stderr, /strict decoding error: unknown field "spec.replicaz"/);
   const bad = await kubectl(['get', '-n', 'demo', 'deploy', '--field-selector', 'spec.nope=x']);
   t.not(bad.code, 0);
   t.regex(bad.stderr, /BadRequest|not supported|field label/i);

@@ -5,7 +5,8 @@
  * What clients read from them, and so what they carry:
  * - kubectl decides from the PATCH operation of a kind whether the server
  *   validates fields itself (`fieldValidation` query parameter); if so it
- *   skips client-side schema validation and sends `fieldValidation=Strict`.
+ *   skips client-side schema validation and sends `fieldValidation=Strict`,
+ *   which field-validation.ts honours.
  * - kubectl apply looks for a component schema tagged with the kind's
  *   group/version/kind to compute strategic merge patches; finding none, it
  *   uses its compiled-in Kubernetes types, which know every merge key. We

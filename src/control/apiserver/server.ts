@@ -15,6 +15,7 @@ import { apiVersionOf, lookupResource } from '../registry/index.js';
 import { type Authenticator, authenticator, type UserInfo } from './auth.js';
 import { apiGroupDocument, apiGroupList, apiResourceList, apiVersions } from './discovery.js';
 import { ApiError, badRequest, internal, isApiError, tooLarge, unauthorized, unavailable } from './errors.js';
+import { dropUnknownFields, parseFieldValidation, strictError, warnings } from './field-validation.js';
 import { decodeBody, mediaTypeOf, negotiate, type ResponseFormat } from './negotiation.js';
 import { openApiV3Index, openApiV3Text } from './openapi.js';
 import { type KubeObject, type KvBackend, ObjectStore, encodeObject, listPrefix } from './object-store.js';
@@ -219,6 +220,7 @@ export class ApiServer {
         if (info.subresource === 'binding') return this.bind(c, info, body, w);
         if (r.namespaced && !namespace) throw new ApiError('NotFound', 'the server could not find the requested resource');
         checkKind(body, apiVersionOf(r), r.kind);
+        this.checkFields(c, body, apiVersionOf(r), r.kind);
         return this.send(c, 201, await this.rest.create({ r, namespace }, body, w));
       }
       case 'update': {
@@ -226,6 +228,7 @@ export class ApiServer {
         if (info.subresource === 'scale') return this.send(c, 200, toScale(await this.scaleTo(info, body, w)));
         if (info.subresource === 'finalize') return this.send(c, 200, await this.rest.modify({ ...t, subresource: 'all' }, w, (cur) => ({ ...cur, spec: { ...cur.spec, finalizers: body.spec?.finalizers ?? [] } }), body.metadata?.resourceVersion ?? ''));
         checkKind(body, apiVersionOf(r), r.kind);
+        this.checkFields(c, body, apiVersionOf(r), r.kind);
         return this.send(c, 200, await this.rest.update({ ...t, subresource: info.subresource === 'status' ? 'status' : '' }, body, w));
       }
       case 'patch':
@@ -344,7 +347,9 @@ export class ApiServer {
       try {
         const out = applyPatch(type, doc as never, patch, { schemaType });
         if (!isObject(out)) throw badRequest('the patch made the object something other than a JSON object');
-        return out as KubeObject;
+        const obj = out as KubeObject;
+        if (isObject(obj.metadata)) this.checkFields(c, obj, String(obj.apiVersion ?? ''), String(obj.kind ?? ''));
+        return obj;
       } catch (e) {
         if (isPatchError(e)) throw new ApiError(e.reason, e.message);
         throw e;
@@ -361,6 +366,18 @@ export class ApiServer {
     const scope = info.subresource === 'status' ? 'status' : '';
     const out = await this.rest.modify({ ...t, subresource: scope }, w, (cur) => doPatch(cur, schema));
     return this.send(c, 200, out);
+  }
+
+  /**
+   * Server-side field validation: unknown fields are dropped, and refused
+   * (Strict) or reported in Warning headers (Warn, the default).
+   */
+  private checkFields(c: Ctx, obj: KubeObject, apiVersion: string, kind: string): void {
+    const mode = parseFieldValidation(c.url.searchParams.get('fieldValidation'));
+    const unknown = dropUnknownFields(obj, apiVersion, kind);
+    if (unknown.length === 0) return;
+    if (mode === 'Strict') throw strictError(unknown);
+    if (mode === 'Warn') c.res.setHeader('Warning', warnings(unknown));
   }
 
   private async scaleTo(info: RequestInfo, body: KubeObject, w: { dryRun: boolean }): Promise<KubeObject> {

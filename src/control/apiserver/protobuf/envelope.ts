@@ -90,7 +90,8 @@ export function isSupportedKind(apiVersion: string, kind: string): boolean {
   return schemaFor(apiVersion, kind) !== undefined;
 }
 
-function schemaFor(apiVersion: string, kind: string): MessageSchema | undefined {
+/** The schema of a kind (its fields as JSON names), for field validation of JSON bodies too. */
+export function schemaFor(apiVersion: string, kind: string): MessageSchema | undefined {
   const kinds = Object.hasOwn(KINDS, apiVersion) ? KINDS[apiVersion]! : undefined;
   const key = kinds !== undefined && Object.hasOwn(kinds, kind) ? kinds[kind]! : undefined;
   return key === undefined ? undefined : SCHEMA.get(key);

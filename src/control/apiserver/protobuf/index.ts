@@ -15,7 +15,9 @@ export {
   KUBE_PROTOBUF_CONTENT_TYPE,
   type KindRef,
   SUPPORTED_KINDS,
+  schemaFor,
 } from './envelope.js';
+export type { FieldSchema, MessageSchema } from './schema.js';
 export {
   isKubeProtobufError,
   KUBE_PROTOBUF_ERRORS,
