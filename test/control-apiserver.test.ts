@@ -550,3 +550,31 @@ test('field validation: unknown fields are refused (Strict), reported (Warn, the
     await stop(e);
   }
 });
+
+test('update rules per kind: RBAC names with colons; a Service keeps its cluster IP and drops node ports with its type; a Pod keeps its QoS class', async (t) => {
+  const e = await start();
+  try {
+    const cr = await call(e, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'system:aggregate-to-view' }, rules: [] });
+    t.is(cr.status, 201, cr.text);
+    const bad = await call(e, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'a%b' }, rules: [] });
+    t.is(bad.status, 422);
+
+    const base = '/api/v1/namespaces/default/services';
+    const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 's' }, spec: { type: 'NodePort', clusterIP: '10.96.0.10', selector: { a: 'b' }, ports: [{ port: 80, nodePort: 30080 }] } };
+    const created = await call(e, 'POST', base, svc);
+    t.is(created.status, 201, created.text);
+    const { clusterIP: _ip, clusterIPs: _ips, ...specNoIp } = created.body.spec;
+    const put = await call(e, 'PUT', `${base}/s`, { ...created.body, spec: { ...specNoIp, type: 'ClusterIP' } });
+    t.is(put.status, 200, put.text);
+    t.is(put.body.spec.clusterIP, '10.96.0.10', 'the cluster IP is kept');
+    t.is(put.body.spec.ports[0].nodePort, undefined, 'the node port went with the NodePort type');
+
+    const pod = await call(e, 'POST', '/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'q' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } });
+    t.is(pod.body.status.qosClass, 'BestEffort');
+    const st = await call(e, 'PUT', '/api/v1/namespaces/default/pods/q/status', { ...pod.body, status: { phase: 'Running' } });
+    t.is(st.status, 200, st.text);
+    t.like(st.body.status, { phase: 'Running', qosClass: 'BestEffort' });
+  } finally {
+    await stop(e);
+  }
+});

@@ -313,6 +313,7 @@ export class Rest {
     next.apiVersion = apiVersionOf(r);
     next.kind = r.kind;
     const s = strategyFor(r);
+    s.prepareForUpdate(next, old);
     s.default(next);
     if (r.hasGeneration) {
       const g = typeof om.generation === 'number' ? om.generation : 1;

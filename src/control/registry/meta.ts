@@ -6,10 +6,26 @@ import type { ObjectMeta } from '../apiserver/object-store.js';
 import type { ResourceInfo } from './resources.js';
 import { type FieldError, nameIsDNS1035Label, nameIsDNSSubdomain, validateNamespaceName, validateObjectMeta, validateObjectMetaUpdate, type ValidateNameFunc } from './validation/index.js';
 
-/** Kinds whose names are stricter than a DNS subdomain. */
+/**
+ * Names that only have to be safe as one URL path segment (upstream's
+ * ValidatePathSegmentName): RBAC objects are named like `system:node` or
+ * `system:aggregate-to-admin`.
+ */
+const nameIsPathSegment: ValidateNameFunc = (name, prefix) => {
+  const errs: string[] = [];
+  if (!prefix && (name === '.' || name === '..')) errs.push(`may not be '${name}'`);
+  for (const bad of ['/', '%']) if (name.includes(bad)) errs.push(`may not contain '${bad}'`);
+  return errs;
+};
+
+/** Kinds whose names follow another rule than a DNS subdomain. */
 const NAME_FORMATS: Record<string, ValidateNameFunc> = {
   namespaces: validateNamespaceName,
   services: nameIsDNS1035Label,
+  roles: nameIsPathSegment,
+  rolebindings: nameIsPathSegment,
+  clusterroles: nameIsPathSegment,
+  clusterrolebindings: nameIsPathSegment,
 };
 
 export function validateMeta(r: ResourceInfo, m: ObjectMeta): FieldError[] {

@@ -21,6 +21,12 @@ export interface Strategy {
   validateUpdate(obj: KubeObject, old: KubeObject): FieldError[];
   /** Kind-specific preparation of a new object (after the generic rules). */
   prepareForCreate(obj: KubeObject): void;
+  /**
+   * Kind-specific preparation of an update (after the generic rules, before
+   * defaulting): what the new object keeps of the old one when the writer
+   * left it out (a Service's allocated cluster IP, a Pod's QoS class).
+   */
+  prepareForUpdate(obj: KubeObject, old: KubeObject): void;
 }
 
 const NOTHING: Strategy = {
@@ -28,6 +34,7 @@ const NOTHING: Strategy = {
   validate: () => [],
   validateUpdate: () => [],
   prepareForCreate: () => undefined,
+  prepareForUpdate: () => undefined,
 };
 
 const strategies = new Map<string, Partial<Strategy>>();

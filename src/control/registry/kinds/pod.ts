@@ -277,6 +277,12 @@ export function validatePodUpdate(pod: KubeObject, old: KubeObject): FieldError[
 }
 
 registerStrategy('v1/Pod', {
+  prepareForUpdate(pod: KubeObject, old: KubeObject) {
+    // The QoS class is fixed at creation: a status writer that leaves it out keeps it.
+    const st = objOf(pod, 'status');
+    const oldQos = objOf(old, 'status')?.qosClass;
+    if (st && st.qosClass === undefined && oldQos !== undefined) st.qosClass = oldQos;
+  },
   prepareForCreate(pod: KubeObject) {
     // The status reads the defaulted spec (requests from limits decide the QoS class).
     defaultPod(pod);

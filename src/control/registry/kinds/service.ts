@@ -28,7 +28,7 @@ import {
   required,
   validateLabels,
 } from '../validation/index.js';
-import { arrAt, ensureObj, ensureSpec, intAt, isObject, type Json, objAt, objectsIn, objectsOf, objOf, setDefault, setDefaultStr, strAt, strMapAt, strOf } from './fields.js';
+import { arrAt, deepEqual, ensureObj, ensureSpec, intAt, isObject, type Json, objAt, objectsIn, objectsOf, objOf, setDefault, setDefaultStr, strAt, strMapAt, strOf } from './fields.js';
 import { validateNonSpecialIP } from './ip-classes.js';
 import { oneOf, validatePortNumOrName } from './pod.js';
 
@@ -319,11 +319,45 @@ function validateServiceUpdate(svc: KubeObject, old: KubeObject): FieldError[] {
   return errs;
 }
 
+const NODE_PORT_TYPES = new Set(['NodePort', 'LoadBalancer']);
+
+/**
+ * A Service leaving NodePort/LoadBalancer for ClusterIP loses the node ports
+ * it still carries unchanged from before (the writer only changed the type),
+ * as upstream's type-dependent field dropping does.
+ */
+function dropNodePortsOnTypeChange(spec: Json, oldSpec: Json): void {
+  if (!NODE_PORT_TYPES.has(String(oldSpec.type)) || NODE_PORT_TYPES.has(String(spec.type ?? 'ClusterIP'))) return;
+  const oldPorts = Array.isArray(oldSpec.ports) ? oldSpec.ports : [];
+  if (!Array.isArray(spec.ports)) return;
+  spec.ports.forEach((p: unknown, i: number) => {
+    if (!isObject(p) || p.nodePort === undefined) return;
+    const o = oldPorts[i];
+    if (isObject(o) && o.nodePort === p.nodePort) delete p.nodePort;
+  });
+  for (const k of ['externalTrafficPolicy', 'healthCheckNodePort', 'allocateLoadBalancerNodePorts', 'loadBalancerClass']) {
+    if (spec[k] !== undefined && deepEqual(spec[k], oldSpec[k])) delete spec[k];
+  }
+}
+
 registerStrategy('v1/Service', {
   prepareForCreate(svc: KubeObject) {
     // LoadBalancerStatus is a struct upstream: a new service reports an empty one.
     svc.status = { loadBalancer: {} };
     ensureObj(svc, 'spec');
+  },
+  prepareForUpdate(svc: KubeObject, old: KubeObject) {
+    // An update that leaves out the allocated cluster IPs keeps them (kubectl apply
+    // of a manifest without clusterIP must not ask for a new one), as upstream.
+    const spec = objOf(svc, 'spec');
+    const oldSpec = objOf(old, 'spec');
+    if (!spec || !oldSpec || spec.type === 'ExternalName' || oldSpec.type === 'ExternalName') return;
+    if ((spec.clusterIP === undefined || spec.clusterIP === '') && typeof oldSpec.clusterIP === 'string' && oldSpec.clusterIP !== '') {
+      spec.clusterIP = oldSpec.clusterIP;
+      if (Array.isArray(oldSpec.clusterIPs) && (spec.clusterIPs === undefined || (Array.isArray(spec.clusterIPs) && spec.clusterIPs.length === 0))) spec.clusterIPs = [...oldSpec.clusterIPs];
+    }
+    for (const k of ['ipFamilies', 'ipFamilyPolicy'] as const) if (spec[k] === undefined && oldSpec[k] !== undefined) spec[k] = structuredClone(oldSpec[k]);
+    dropNodePortsOnTypeChange(spec, oldSpec);
   },
   default: defaultService,
   validate: validateService,
