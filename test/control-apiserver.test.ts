@@ -578,3 +578,35 @@ test('update rules per kind: RBAC names with colons; a Service keeps its cluster
     await stop(e);
   }
 });
+
+test('metrics: requests by verb, resource and code; latency histograms; watchers', async (t) => {
+  const { Registry } = await import('../src/util/metrics.js');
+  const cluster = new StoreTestCluster(['a']);
+  const metrics = new Registry();
+  await cluster.startAll();
+  await cluster.waitFor(() => cluster.leader() !== undefined, 'a leader');
+  const api = new ApiServer({
+    kv: cluster.leader()!, host: '127.0.0.1', port: 0, tls: null, tokens: new Map([['admin-token', { name: 'admin', uid: '1', groups: [] }]]),
+    allowAnonymous: false, maxBodyBytes: 1 << 20, bookmarkIntervalMs: 60_000, notReady: () => null, logger: pino({ level: 'silent' }), metrics,
+  });
+  await api.start();
+  const e: Env = { url: `http://127.0.0.1:${api.port}`, api, cluster };
+  try {
+    for (let i = 0; i < 100 && (await call(e, 'GET', '/api/v1/namespaces/default')).status !== 200; i++) await new Promise((r) => setTimeout(r, 50));
+    await call(e, 'POST', '/api/v1/namespaces/default/configmaps', cm('m1'));
+    await call(e, 'POST', '/api/v1/namespaces/default/configmaps', cm('m1'));
+    await call(e, 'GET', '/api/v1/namespaces/default/configmaps');
+    await fetch(`${e.url}/api`);
+    const text = metrics.render();
+    t.regex(text, /^apiserver_request_total\{verb="POST",resource="configmaps",code="201"\} 1$/m);
+    t.regex(text, /^apiserver_request_total\{verb="POST",resource="configmaps",code="409"\} 1$/m);
+    t.regex(text, /^apiserver_request_total\{verb="LIST",resource="configmaps",code="200"\} 1$/m);
+    t.regex(text, /^apiserver_request_total\{verb="GET",resource="",code="401"\} 1$/m);
+    t.regex(text, /^apiserver_request_duration_seconds_count\{verb="POST",resource="configmaps"\} 2$/m);
+    t.is(text.match(/^# TYPE apiserver_request_total counter$/gm)?.length, 1, 'one family header');
+    t.regex(text, /^apiserver_registered_watchers 0$/m);
+  } finally {
+    await api.close();
+    await cluster.close();
+  }
+});

@@ -258,6 +258,7 @@ async function startApi(f: ApiFlags, master: Master, logger: pino.Logger): Promi
     allowAnonymous: f.insecureHttp,
     notReady: () => (master.store.leaderId === 0 ? 'the store has no leader' : null),
     logger,
+    metrics: master.metrics,
   });
   await api.start();
   return api;

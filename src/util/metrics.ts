@@ -26,7 +26,10 @@ export class Counter implements Metric {
     return this.v;
   }
   render(): string {
-    return `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n${this.name}${fmtLabels(this.labels)} ${this.v}\n`;
+    return `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n${this.samples()}`;
+  }
+  samples(): string {
+    return `${this.name}${fmtLabels(this.labels)} ${this.v}\n`;
   }
 }
 
@@ -62,7 +65,10 @@ export class Histogram implements Metric {
     }
   }
   render(): string {
-    let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n`;
+    return `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n${this.samples()}`;
+  }
+  samples(): string {
+    let out = '';
     for (let i = 0; i < this.buckets.length; i++) out += `${this.name}_bucket${fmtLabels(this.labels, { le: String(this.buckets[i]) })} ${this.counts[i]}\n`;
     out += `${this.name}_bucket${fmtLabels(this.labels, { le: '+Inf' })} ${this.count}\n`;
     out += `${this.name}_sum${fmtLabels(this.labels)} ${this.sum}\n${this.name}_count${fmtLabels(this.labels)} ${this.count}\n`;
@@ -79,4 +85,50 @@ export class Registry {
   render(): string {
     return this.metrics.map((m) => m.render()).join('');
   }
+}
+
+/**
+ * A family of counters or histograms told apart by label values (one HELP and
+ * TYPE for all). Series are bounded: past `maxSeries`, new label values are
+ * counted under the value "other" in every label.
+ */
+export class MetricVec<M extends Counter | Histogram> implements Metric {
+  private readonly children = new Map<string, M>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: 'counter' | 'histogram',
+    private readonly labelNames: readonly string[],
+    private readonly make: (labels: Labels) => M,
+    private readonly maxSeries = 500,
+  ) {}
+  with(values: Labels): M {
+    let key = this.labelNames.map((n) => values[n] ?? '').join('\u0000');
+    let child = this.children.get(key);
+    if (child) return child;
+    let labels: Labels = Object.fromEntries(this.labelNames.map((n) => [n, values[n] ?? '']));
+    if (this.children.size >= this.maxSeries) {
+      labels = Object.fromEntries(this.labelNames.map((n) => [n, 'other']));
+      key = this.labelNames.map(() => 'other').join('\u0000');
+      child = this.children.get(key);
+      if (child) return child;
+    }
+    child = this.make(labels);
+    this.children.set(key, child);
+    return child;
+  }
+  render(): string {
+    if (this.children.size === 0) return '';
+    let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} ${this.type}\n`;
+    for (const c of this.children.values()) out += c.samples();
+    return out;
+  }
+}
+
+export function counterVec(name: string, help: string, labelNames: readonly string[]): MetricVec<Counter> {
+  return new MetricVec(name, help, 'counter', labelNames, (l) => new Counter(name, help, l));
+}
+
+export function histogramVec(name: string, help: string, labelNames: readonly string[], buckets: readonly number[] = LATENCY_BUCKETS_SECONDS): MetricVec<Histogram> {
+  return new MetricVec(name, help, 'histogram', labelNames, (l) => new Histogram(name, help, buckets, l));
 }

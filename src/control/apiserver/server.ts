@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { stringify as toYaml } from 'yaml';
 import { isStoreError } from '../../store/index.js';
+import { counterVec, Gauge, histogramVec, type Registry } from '../../util/metrics.js';
 import { apiVersionOf, lookupResource } from '../registry/index.js';
 import { type Authenticator, authenticator, type UserInfo } from './auth.js';
 import { apiGroupDocument, apiGroupList, apiResourceList, apiVersions } from './discovery.js';
@@ -56,7 +57,12 @@ export interface ApiServerOptions {
   now?: () => Date;
   /** LISTs from an in-memory cache per resource (default true). */
   watchCache?: boolean;
+  /** Where the API's metrics go (the master's /metrics); none when absent. */
+  metrics?: Registry;
 }
+
+/** Upstream's verb names in metrics. */
+const METRIC_VERBS: Record<string, string> = { get: 'GET', list: 'LIST', watch: 'WATCH', create: 'POST', update: 'PUT', patch: 'PATCH', delete: 'DELETE', deletecollection: 'DELETE' };
 
 export const API_SERVER_DEFAULTS = { maxBodyBytes: MAX_REQUEST_BODY_BYTES, bookmarkIntervalMs: 60_000, allowAnonymous: false } as const;
 
@@ -65,6 +71,9 @@ interface Ctx {
   res: ServerResponse;
   url: URL;
   user: UserInfo;
+  /** What the metrics call this request (set once the path is decoded). */
+  verb: string;
+  resource: string;
 }
 
 export class ApiServer {
@@ -73,8 +82,15 @@ export class ApiServer {
   private readonly auth: Authenticator;
   private readonly watches = new Set<{ close(): void }>();
   private readonly now: () => Date;
+  private readonly requests = counterVec('apiserver_request_total', 'Requests by verb, resource and HTTP code.', ['verb', 'resource', 'code']);
+  private readonly durations = histogramVec('apiserver_request_duration_seconds', 'Response latency by verb and resource (watches excluded).', ['verb', 'resource']);
 
   constructor(private readonly o: ApiServerOptions) {
+    if (o.metrics) {
+      o.metrics.register(this.requests);
+      o.metrics.register(this.durations);
+      o.metrics.register(new Gauge('apiserver_registered_watchers', 'Watches being served.', () => this.watches.size));
+    }
     this.now = o.now ?? (() => new Date());
     this.rest = new Rest(new ObjectStore(o.kv), { now: this.now, random: Math.random, watchCache: o.watchCache ?? true });
     this.auth = authenticator(o.tokens, o.allowAnonymous);
@@ -153,9 +169,12 @@ export class ApiServer {
     } catch {
       return this.fail(res, badRequest('malformed request URL'));
     }
+    const t0 = process.hrtime.bigint();
+    const ctx: Ctx = { req, res, url, user: { name: '', uid: '', groups: [] }, verb: (req.method ?? 'GET').toUpperCase(), resource: '' };
+    res.once('finish', () => this.observe(ctx, t0));
     const user = this.auth.authenticate(req);
     if (!user) return this.fail(res, unauthorized());
-    const ctx: Ctx = { req, res, url, user };
+    ctx.user = user;
     try {
       await this.route(ctx);
     } catch (e) {
@@ -200,7 +219,14 @@ export class ApiServer {
 
   // ------------------------------------------------------------------ resources
 
+  private observe(c: Ctx, t0: bigint): void {
+    this.requests.with({ verb: c.verb, resource: c.resource, code: String(c.res.statusCode) }).inc();
+    if (c.verb !== 'WATCH') this.durations.with({ verb: c.verb, resource: c.resource }).observe(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+
   private async resource(c: Ctx, info: RequestInfo): Promise<void> {
+    c.verb = METRIC_VERBS[info.verb] ?? c.verb;
+    c.resource = info.subresource ? `${info.resource.resource}/${info.subresource}` : info.resource.resource;
     const q = c.url.searchParams;
     const w = { dryRun: q.getAll('dryRun').includes('All') };
     const { resource: r, namespace, name } = info;
