@@ -99,6 +99,17 @@ test('discovery, version, health, and the system namespaces', async (t) => {
     const apps = await call(e, 'GET', '/apis/apps/v1');
     t.like(apps.body.resources.find((r: J) => r.name === 'deployments/scale'), { group: 'autoscaling', version: 'v1', kind: 'Scale' });
     t.is((await call(e, 'GET', '/apis/nope/v1')).status, 404);
+    // Aggregated discovery (kubectl asks for it first): one document per root, with its exact media type.
+    const aggAccept = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json';
+    const agg = await fetch(`${e.url}/apis`, { headers: { ...auth, Accept: aggAccept } });
+    t.is(agg.headers.get('content-type'), 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList');
+    const aggBody = (await agg.json()) as J;
+    t.is(aggBody.kind, 'APIGroupDiscoveryList');
+    const appsGroup = aggBody.items.find((g: J) => g.metadata.name === 'apps');
+    t.like(appsGroup.versions[0].resources.find((r: J) => r.resource === 'deployments'), { responseKind: { group: 'apps', version: 'v1', kind: 'Deployment' }, scope: 'Namespaced', shortNames: ['deploy'] });
+    const core = (await (await fetch(`${e.url}/api`, { headers: { ...auth, Accept: aggAccept } })).json()) as J;
+    t.like(core.items[0].versions[0].resources.find((r: J) => r.resource === 'nodes'), { scope: 'Cluster', responseKind: { kind: 'Node' } });
+    t.is((await call(e, 'GET', '/api', undefined, { Accept: 'application/json' })).body.kind, 'APIVersions', 'plain JSON still gets the legacy document');
     t.like((await call(e, 'GET', '/version')).body, { major: '1', minor: '32' });
     t.is((await call(e, 'GET', '/healthz')).text, 'ok');
     const ns = await call(e, 'GET', '/api/v1/namespaces');

@@ -14,7 +14,7 @@ import { isStoreError } from '../../store/index.js';
 import { counterVec, Gauge, histogramVec, type Registry } from '../../util/metrics.js';
 import { apiVersionOf, lookupResource } from '../registry/index.js';
 import { type Authenticator, authenticator, type UserInfo } from './auth.js';
-import { apiGroupDocument, apiGroupList, apiResourceList, apiVersions } from './discovery.js';
+import { AGGREGATED_DISCOVERY_TYPE, aggregatedDiscovery, apiGroupDocument, apiGroupList, apiResourceList, apiVersions, wantsAggregated } from './discovery.js';
 import { ApiError, badRequest, internal, isApiError, tooLarge, unauthorized, unavailable } from './errors.js';
 import { dropUnknownFields, parseFieldValidation, strictError, warnings } from './field-validation.js';
 import { decodeBody, mediaTypeOf, negotiate, type ResponseFormat } from './negotiation.js';
@@ -187,6 +187,11 @@ export class ApiServer {
     const top = segs[0] ?? '';
     if (top === 'healthz' || top === 'livez' || top === 'readyz') return this.health(c, top);
     if (top === 'version' && segs.length === 1) return this.send(c, 200, { ...KUBERNETES_VERSION, gitCommit: '', gitTreeState: 'clean', buildDate: '', goVersion: `node ${process.version}`, compiler: 'skiff', platform: `${process.platform}/${process.arch === 'x64' ? 'amd64' : process.arch}` });
+    if ((top === 'api' || top === 'apis') && segs.length === 1 && wantsAggregated(c.req.headers.accept)) {
+      const text = JSON.stringify(aggregatedDiscovery(top === 'api'));
+      c.res.writeHead(200, { 'Content-Type': AGGREGATED_DISCOVERY_TYPE, 'Content-Length': Buffer.byteLength(text) });
+      return void c.res.end(c.req.method === 'HEAD' ? undefined : text);
+    }
     if (top === 'api' && segs.length === 1) return this.send(c, 200, apiVersions(c.req.headers.host ?? `${this.o.host}:${this.port}`));
     if (top === 'apis' && segs.length === 1) return this.send(c, 200, apiGroupList());
     if (top === 'apis' && segs.length === 2) return this.sendOr404(c, apiGroupDocument(segs[1]!));
