@@ -621,3 +621,39 @@ test('metrics: requests by verb, resource and code; latency histograms; watchers
     await cluster.close();
   }
 });
+
+test('limits: requests in flight per pool; past one, 429 with Retry-After, and a freed slot serves again', async (t) => {
+  const cluster = new StoreTestCluster(['a']);
+  await cluster.startAll();
+  await cluster.waitFor(() => cluster.leader() !== undefined, 'a leader');
+  const api = new ApiServer({
+    kv: cluster.leader()!, host: '127.0.0.1', port: 0, tls: null, tokens: new Map([['admin-token', { name: 'admin', uid: '1', groups: [] }]]),
+    allowAnonymous: false, maxBodyBytes: 1 << 20, bookmarkIntervalMs: 60_000, notReady: () => null, logger: pino({ level: 'silent' }),
+    inflight: { readonly: 100, mutating: 100, watch: 2 },
+  });
+  await api.start();
+  const url = `http://127.0.0.1:${api.port}/api/v1/namespaces/default/configmaps?watch=1`;
+  const acs = [new AbortController(), new AbortController()];
+  try {
+    for (const ac of acs) t.is((await fetch(url, { headers: auth, signal: ac.signal })).status, 200);
+    const third = await fetch(url, { headers: auth });
+    t.is(third.status, 429);
+    t.is(third.headers.get('retry-after'), '1');
+    t.like(await third.json(), { reason: 'TooManyRequests', code: 429 });
+    t.is((await fetch(`http://127.0.0.1:${api.port}/api/v1/namespaces`, { headers: auth })).status, 200, 'other pools are not affected');
+    acs[0]!.abort();
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      acs[0] = new AbortController();
+      const r = await fetch(url, { headers: auth, signal: acs[0].signal });
+      status = r.status;
+      if (status !== 200) await r.body?.cancel();
+    }
+    t.is(status, 200, 'a freed slot serves again');
+  } finally {
+    for (const ac of acs) ac.abort();
+    await api.close();
+    await cluster.close();
+  }
+});

@@ -59,12 +59,24 @@ export interface ApiServerOptions {
   watchCache?: boolean;
   /** Where the API's metrics go (the master's /metrics); none when absent. */
   metrics?: Registry;
+  /** Requests in flight per pool (defaults: INFLIGHT_LIMITS_DEFAULT). */
+  inflight?: { readonly: number; mutating: number; watch: number };
 }
 
 /** Upstream's verb names in metrics. */
 const METRIC_VERBS: Record<string, string> = { get: 'GET', list: 'LIST', watch: 'WATCH', create: 'POST', update: 'PUT', patch: 'PATCH', delete: 'DELETE', deletecollection: 'DELETE' };
 
-export const API_SERVER_DEFAULTS = { maxBodyBytes: MAX_REQUEST_BODY_BYTES, bookmarkIntervalMs: 60_000, allowAnonymous: false } as const;
+/**
+ * Requests served at once, per kind (upstream's --max-requests-inflight 400
+ * and --max-mutating-requests-inflight 200; watches are long-running and
+ * bounded on their own). Past a limit: 429 with Retry-After.
+ */
+export const INFLIGHT_LIMITS_DEFAULT = { readonly: 400, mutating: 200, watch: 10_000 } as const;
+
+export const API_SERVER_DEFAULTS = { maxBodyBytes: MAX_REQUEST_BODY_BYTES, bookmarkIntervalMs: 60_000, allowAnonymous: false, inflight: INFLIGHT_LIMITS_DEFAULT } as const;
+
+type Pool = keyof typeof INFLIGHT_LIMITS_DEFAULT;
+const MUTATING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 interface Ctx {
   req: IncomingMessage;
@@ -82,6 +94,7 @@ export class ApiServer {
   private readonly auth: Authenticator;
   private readonly watches = new Set<{ close(): void }>();
   private readonly now: () => Date;
+  private readonly inflight: Record<Pool, number> = { readonly: 0, mutating: 0, watch: 0 };
   private readonly requests = counterVec('apiserver_request_total', 'Requests by verb, resource and HTTP code.', ['verb', 'resource', 'code']);
   private readonly durations = histogramVec('apiserver_request_duration_seconds', 'Response latency by verb and resource (watches excluded).', ['verb', 'resource']);
 
@@ -175,6 +188,11 @@ export class ApiServer {
     const user = this.auth.authenticate(req);
     if (!user) return this.fail(res, unauthorized());
     ctx.user = user;
+    const pool: Pool = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1' ? 'watch' : MUTATING_METHODS.has(ctx.verb) ? 'mutating' : 'readonly';
+    const limit = (this.o.inflight ?? INFLIGHT_LIMITS_DEFAULT)[pool];
+    if (this.inflight[pool] >= limit) return this.fail(res, new ApiError('TooManyRequests', 'Too many requests, please try again later.', { retryAfterSeconds: 1 }));
+    this.inflight[pool]++;
+    res.once('close', () => this.inflight[pool]--);
     try {
       await this.route(ctx);
     } catch (e) {
