@@ -38,3 +38,17 @@ test('skiff: usage errors exit 2 with a message', (t) => {
   }
   t.is(skiff('version').code, 0);
 });
+
+test('skiff master: the Kubernetes API flags are parsed and checked', async (t) => {
+  const { parseMasterArgs, parseDurationSeconds } = await import('../src/cli/master.js');
+  const base = ['--name', 'm1', '--initial-cluster', 'm1=http://127.0.0.1:2380'];
+  t.is(parseMasterArgs(base).api, null);
+  const api = parseMasterArgs([...base, '--listen-api-url', 'https://127.0.0.1:6443', '--pki-dir', '/tmp/pki', '--event-ttl', '30m']).api!;
+  t.like(api, { listen: '127.0.0.1:6443', insecureHttp: false, pkiDir: '/tmp/pki', eventTtlSeconds: 1800 });
+  t.throws(() => parseMasterArgs([...base, '--listen-api-url', 'http://127.0.0.1:6443']), { message: /needs --insecure-http/ });
+  t.throws(() => parseMasterArgs([...base, '--listen-api-url', 'https://127.0.0.1:6443']), { message: /needs --pki-dir or --tls-cert-file/ });
+  t.throws(() => parseMasterArgs([...base, '--pki-dir', '/x']), { message: /needs --listen-api-url/ });
+  t.is(parseDurationSeconds('event-ttl', '1h30m15s'), 5415);
+  t.throws(() => parseDurationSeconds('event-ttl', '0s'));
+  t.throws(() => parseDurationSeconds('event-ttl', '1d'));
+});

@@ -657,3 +657,33 @@ test('limits: requests in flight per pool; past one, 429 with Retry-After, and a
     await cluster.close();
   }
 });
+
+test('events expire after their TTL (a store lease shared by a window of writes); other kinds do not', async (t) => {
+  const cluster = new StoreTestCluster(['a']);
+  await cluster.startAll();
+  await cluster.waitFor(() => cluster.leader() !== undefined, 'a leader');
+  const api = new ApiServer({
+    kv: cluster.leader()!, host: '127.0.0.1', port: 0, tls: null, tokens: new Map([['admin-token', { name: 'admin', uid: '1', groups: [] }]]),
+    allowAnonymous: false, maxBodyBytes: 1 << 20, bookmarkIntervalMs: 60_000, notReady: () => null, logger: pino({ level: 'silent' }), eventTtlSeconds: 1,
+  });
+  await api.start();
+  const e: Env = { url: `http://127.0.0.1:${api.port}`, api, cluster };
+  try {
+    for (let i = 0; i < 100 && (await call(e, 'GET', '/api/v1/namespaces/default')).status !== 200; i++) await new Promise((r) => setTimeout(r, 50));
+    const ev = (name: string) => ({ apiVersion: 'v1', kind: 'Event', metadata: { name }, involvedObject: { kind: 'Pod', name: 'p', namespace: 'default' }, reason: 'Tested', message: 'hello', type: 'Normal' });
+    t.is((await call(e, 'POST', '/api/v1/namespaces/default/events', ev('e1'))).status, 201);
+    t.is((await call(e, 'POST', '/api/v1/namespaces/default/events', ev('e2'))).status, 201);
+    await call(e, 'POST', '/api/v1/namespaces/default/configmaps', cm('stays'));
+    t.is((await cluster.leader()!.leases()).length, 1, 'one lease for the window');
+    let left = 2;
+    for (let i = 0; i < 60 && left > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = (await call(e, 'GET', '/api/v1/namespaces/default/events')).body.items.length;
+    }
+    t.is(left, 0, 'the events expired');
+    t.is((await call(e, 'GET', '/api/v1/namespaces/default/configmaps/stays')).status, 200);
+  } finally {
+    await api.close();
+    await cluster.close();
+  }
+});

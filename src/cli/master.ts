@@ -42,6 +42,7 @@ Kubernetes API (served only with --listen-api-url):
   --tls-cert-file, --tls-private-key-file   the API's serving certificate instead (PEM)
   --client-ca-file               CA whose client certificates are accepted (CN = user, O = groups)
   --token-auth-file              bearer tokens: CSV lines token,user,uid,"group1,group2"
+  --event-ttl                    how long Events live after their last write: 1h, 30m, 90s (default 1h)
   --insecure-http                serve plain HTTP and let anonymous requests in: for tests only`;
 
 const str = { type: 'string' } as const;
@@ -81,6 +82,7 @@ export function parseMasterArgs(argv: string[]): Omit<MasterOptions, 'logger'> &
       'client-ca-file': str,
       'token-auth-file': str,
       'insecure-http': { type: 'boolean', default: false },
+      'event-ttl': { type: 'string', default: '1h' },
     },
   });
   const api = parseApiFlags(v);
@@ -151,6 +153,15 @@ export interface ApiFlags {
   keyFile?: string;
   clientCaFile?: string;
   tokenFile?: string;
+  eventTtlSeconds: number;
+}
+
+/** A Go-style duration of hours, minutes and seconds ("1h", "1h30m", "90s") in whole seconds. */
+export function parseDurationSeconds(flag: string, raw: string): number {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(raw);
+  const total = m && raw !== '' ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : NaN;
+  if (!Number.isSafeInteger(total) || total <= 0) throw new UsageError(`--${flag}: a duration such as 1h, 30m or 90s, got ${JSON.stringify(raw)}`);
+  return total;
 }
 
 function parseApiFlags(v: Record<string, string | boolean | undefined>): ApiFlags | null {
@@ -168,7 +179,7 @@ function parseApiFlags(v: Record<string, string | boolean | undefined>): ApiFlag
   const keyFile = v['tls-private-key-file'] as string | undefined;
   if (Boolean(certFile) !== Boolean(keyFile)) throw new UsageError('--tls-cert-file and --tls-private-key-file go together');
   if (m[1] === 'https' && !certFile && !v['pki-dir']) throw new UsageError('an https:// --listen-api-url needs --pki-dir or --tls-cert-file and --tls-private-key-file');
-  const out: ApiFlags = { listen: `${m[2]}:${m[3]}`, insecureHttp };
+  const out: ApiFlags = { listen: `${m[2]}:${m[3]}`, insecureHttp, eventTtlSeconds: parseDurationSeconds('event-ttl', (v['event-ttl'] as string) ?? '1h') };
   if (v['pki-dir']) out.pkiDir = v['pki-dir'] as string;
   if (certFile) out.certFile = certFile;
   if (keyFile) out.keyFile = keyFile;
@@ -259,6 +270,7 @@ async function startApi(f: ApiFlags, master: Master, logger: pino.Logger): Promi
     notReady: () => (master.store.leaderId === 0 ? 'the store has no leader' : null),
     logger,
     metrics: master.metrics,
+    eventTtlSeconds: f.eventTtlSeconds,
   });
   await api.start();
   return api;

@@ -14,6 +14,8 @@ export interface KvBackend {
   range(req: RangeRequest): Promise<RangeResponse>;
   txn(req: TxnRequest): Promise<TxnResponse>;
   watch(req: WatchRequest): Watcher;
+  /** Leases give objects a time to live (events); id 0 lets the store choose. */
+  leaseGrant(req: { ttl: number; id: number }): Promise<{ id: number }>;
 }
 
 /** A Kubernetes object as JSON. */
@@ -141,6 +143,10 @@ export function modRevisionIs(key: string, rev: number): Compare {
 export class ObjectStore {
   constructor(private readonly kv: KvBackend) {}
 
+  grantLease(ttlSeconds: number): Promise<{ id: number }> {
+    return this.kv.leaseGrant({ ttl: ttlSeconds, id: 0 });
+  }
+
   /**
    * One object, or null: linearizably, at `revision`, or with `local` as this
    * member has it (no quorum round; possibly stale, so only for reads whose
@@ -164,10 +170,10 @@ export class ObjectStore {
    * absent) and every guard holds. Returns the new revision, or null when a
    * compare failed (the caller reads again and decides: conflict or retry).
    */
-  async put(key: string, obj: KubeObject, expectedModRevision: number, guards: Compare[] = []): Promise<number | null> {
+  async put(key: string, obj: KubeObject, expectedModRevision: number, guards: Compare[] = [], lease = 0): Promise<number | null> {
     const r = await this.kv.txn({
       compare: [modRevisionIs(key, expectedModRevision), ...guards],
-      success: [{ put: { key: enc.encode(key), value: encodeObject(obj), lease: 0, prevKv: false, ignoreValue: false, ignoreLease: false } }],
+      success: [{ put: { key: enc.encode(key), value: encodeObject(obj), lease, prevKv: false, ignoreValue: false, ignoreLease: false } }],
       failure: [],
     });
     return r.succeeded ? r.revision : null;

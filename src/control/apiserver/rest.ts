@@ -17,6 +17,8 @@ import { errorBody, type FieldError } from '../registry/validation/index.js';
 import { alreadyExists, ApiError, badRequest, conflict, expired, forbidden, invalid, notFound, type InvalidCause } from './errors.js';
 import { type KubeObject, type ListPage, ObjectStore, listPrefix, modRevisionIs, objectKey, type Stored } from './object-store.js';
 import { ResourceCache } from './watch-cache.js';
+import { EVENT_TTL_SECONDS_DEFAULT, LeaseManager } from './lease-manager.js';
+import type { Compare } from '../../store/index.js';
 import { clone, deepEqual, generateName, isObject, specOf, timestamp } from './objects.js';
 
 /** How often an update that did not name a resourceVersion retries a lost race before giving up. */
@@ -29,6 +31,8 @@ export interface RestOptions {
   random: () => number;
   /** Serve LISTs from an in-memory watch cache per resource (watch-cache.ts). */
   watchCache: boolean;
+  /** How long an Event lives after its last write (upstream's --event-ttl). */
+  eventTtlSeconds?: number;
 }
 
 /** What a LIST or WATCH selects beyond its namespace (label and field selectors). */
@@ -82,9 +86,29 @@ export class Rest {
   constructor(
     readonly store: ObjectStore,
     private readonly o: RestOptions = { now: () => new Date(), random: Math.random, watchCache: true },
-  ) {}
+  ) {
+    this.eventLeases = new LeaseManager(store, o.eventTtlSeconds ?? EVENT_TTL_SECONDS_DEFAULT);
+  }
 
   private readonly caches = new Map<string, ResourceCache>();
+  private readonly eventLeases: LeaseManager;
+
+  /** The lease an object of `r` is written with: Events expire, nothing else does. */
+  private async leaseFor(r: ResourceInfo): Promise<number> {
+    return r.resource === 'events' && r.group === '' ? this.eventLeases.lease() : 0;
+  }
+
+  /** `store.put` with the kind's lease; a lease the store lost (leader change) is replaced once. */
+  private async putWithLease(r: ResourceInfo, key: string, obj: KubeObject, expected: number, guards: Compare[] = []): Promise<number | null> {
+    const lease = await this.leaseFor(r);
+    try {
+      return await this.store.put(key, obj, expected, guards, lease);
+    } catch (e) {
+      if (lease === 0 || !isStoreError(e, 'STORE_ERR_LEASE_NOT_FOUND')) throw e;
+      this.eventLeases.forget(lease);
+      return this.store.put(key, obj, expected, guards, await this.leaseFor(r));
+    }
+  }
 
   /** The resource's watch cache, made on first use (and made anew after one broke). */
   private cacheFor(r: ResourceInfo): ResourceCache {
@@ -174,7 +198,7 @@ export class Rest {
         if (await this.store.get(key)) throw alreadyExists(r, m.name!);
         return obj;
       }
-      const rev = await this.store.put(key, obj, 0, guard ? [guard] : []);
+      const rev = await this.putWithLease(r, key, obj, 0, guard ? [guard] : []);
       if (rev !== null) {
         m.resourceVersion = String(rev);
         return obj;
@@ -270,7 +294,7 @@ export class Rest {
         if (recheck()) continue;
         return deepEqual(next, cur.obj) ? cur.obj : next;
       }
-      const done = await this.writeUpdate(key, next, cur);
+      const done = await this.writeUpdate(r, key, next, cur);
       if (done) return done;
       if (rv && !recheck()) throw conflict(r, t.name);
       local = false;
@@ -325,7 +349,7 @@ export class Rest {
   }
 
   /** Writes at the read version; an object whose last finalizer went while it was being deleted is removed instead. */
-  private async writeUpdate(key: string, next: KubeObject, cur: Stored): Promise<KubeObject | null> {
+  private async writeUpdate(r: ResourceInfo, key: string, next: KubeObject, cur: Stored): Promise<KubeObject | null> {
     const m = next.metadata;
     if (m.deletionTimestamp && !hasPendingFinalizers(next) && !this.graceRemaining(next)) {
       const rev = await this.store.delete(key, cur.modRevision);
@@ -333,7 +357,7 @@ export class Rest {
       m.resourceVersion = String(rev);
       return next;
     }
-    const rev = await this.store.put(key, next, cur.modRevision);
+    const rev = await this.putWithLease(r, key, next, cur.modRevision);
     if (rev === null) return null;
     m.resourceVersion = String(rev);
     return next;
@@ -362,7 +386,7 @@ export class Rest {
         return { obj: gone, deleted: true };
       }
       if (plan.obj === cur.obj) return { obj: cur.obj, deleted: false };
-      const rev = await this.store.put(key, plan.obj, cur.modRevision);
+      const rev = await this.putWithLease(r, key, plan.obj, cur.modRevision);
       if (rev === null) continue;
       plan.obj.metadata.resourceVersion = String(rev);
       return { obj: plan.obj, deleted: false };

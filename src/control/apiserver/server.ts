@@ -59,6 +59,8 @@ export interface ApiServerOptions {
   watchCache?: boolean;
   /** Where the API's metrics go (the master's /metrics); none when absent. */
   metrics?: Registry;
+  /** How long Events live after their last write (default one hour). */
+  eventTtlSeconds?: number;
   /** Requests in flight per pool (defaults: INFLIGHT_LIMITS_DEFAULT). */
   inflight?: { readonly: number; mutating: number; watch: number };
 }
@@ -105,7 +107,7 @@ export class ApiServer {
       o.metrics.register(new Gauge('apiserver_registered_watchers', 'Watches being served.', () => this.watches.size));
     }
     this.now = o.now ?? (() => new Date());
-    this.rest = new Rest(new ObjectStore(o.kv), { now: this.now, random: Math.random, watchCache: o.watchCache ?? true });
+    this.rest = new Rest(new ObjectStore(o.kv), { now: this.now, random: Math.random, watchCache: o.watchCache ?? true, eventTtlSeconds: o.eventTtlSeconds });
     this.auth = authenticator(o.tokens, o.allowAnonymous);
   }
 
