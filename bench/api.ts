@@ -181,6 +181,9 @@ try {
   creds = loadCreds(ready.kubeconfig);
   agent = new Agent({ ca: creds.ca, cert: creds.cert, key: creds.key, keepAlive: true, maxSockets: CLIENTS * 2 });
   console.log(`cluster up: ${ready.api_endpoints} (clients talk to ${creds.server})`);
+  // Whether that master leads changes the figures (a follower forwards writes and asks the leader for read indexes).
+  const metricsText = await fetch(`${ready.members[0]!.metrics}/metrics`).then((r) => r.text());
+  const serverIsLeader = /^skiff_raft_is_leader 1$/m.test(metricsText);
   const m = await mixed();
   console.log('mixed', m);
   const l = await bigList();
@@ -188,7 +191,7 @@ try {
   const w = await watchFanOut();
   console.log('watch', w);
   const goals = { mutation_p99_ms_goal: 50, list10k_ms_goal: 500 };
-  console.log(JSON.stringify({ clients: CLIENTS, seconds: SECONDS, ...m, ...l, ...w, ...goals }));
+  console.log(JSON.stringify({ clients: CLIENTS, seconds: SECONDS, server_is_leader: serverIsLeader, ...m, ...l, ...w, ...goals }));
 } finally {
   agent?.destroy();
   await up.kill();

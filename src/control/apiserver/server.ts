@@ -27,7 +27,7 @@ import { type DeleteOptions, encodeContinue, Rest } from './rest.js';
 import { parseSelection } from './selection.js';
 import { labelSelectorToString, selectorFromSet } from './selectors/index.js';
 import { type IncludeObject, toTable } from './table.js';
-import { startWatch, watchErrorEvent, type KubeWatchEvent } from './watch.js';
+import { eventLine, startWatch, watchErrorEvent, type KubeWatchEvent } from './watch.js';
 
 /** kube-apiserver's default limit on a request body (3 MiB). */
 export const MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024;
@@ -361,7 +361,7 @@ export class ApiServer {
         if (!events || res.destroyed) break;
         let chunk = '';
         for (const ev of events) {
-          chunk += `${JSON.stringify(this.watchEventOut(ev, r.kind, f, first))}\n`;
+          chunk += f.kind === 'json' ? eventLine(ev) : `${JSON.stringify(this.watchEventOut(ev, r.kind, f, first))}\n`;
           if (ev.type !== 'BOOKMARK' && ev.type !== 'ERROR') first = false;
         }
         if (!res.write(chunk)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });

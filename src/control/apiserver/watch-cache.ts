@@ -19,6 +19,7 @@ import { EventType, type Watcher } from '../../store/index.js';
 import { assert } from '../../util/assert.js';
 import type { ResourceInfo } from '../registry/resources.js';
 import { decodeObject, type KubeObject, type ObjectStore, objectKey } from './object-store.js';
+import { deepFreeze } from './objects.js';
 
 const dec = new TextDecoder();
 
@@ -31,14 +32,6 @@ export interface CachedPage {
   /** The key after which the next page starts, when `limit` cut the list short. */
   lastKey: string | null;
   remaining: number;
-}
-
-function deepFreeze<T>(v: T): T {
-  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const x of Object.values(v)) deepFreeze(x);
-  }
-  return v;
 }
 
 /** Index of the first key ≥ `key` in the sorted array. */

@@ -11,10 +11,11 @@
  * - BOOKMARK events (when asked for) carry the revision everything up to
  *   which has been sent, from the store's progress notifications.
  */
-import { EventType, type WatchEvent, type Watcher } from '../../store/index.js';
+import { EventType, type KeyValue, type WatchEvent, type Watcher } from '../../store/index.js';
 import { apiVersionOf, type ResourceInfo } from '../registry/resources.js';
 import { ApiError, expired, type Status } from './errors.js';
 import { decodeObject, type KubeObject, listPrefix } from './object-store.js';
+import { deepFreeze } from './objects.js';
 import { parseResourceVersion, type Rest, type Selection } from './rest.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -39,6 +40,50 @@ export interface KubeWatch {
 
 /** Initial objects per ADDED batch when a watch starts from '' or '0'. */
 export const INITIAL_EVENTS_BATCH = 500;
+
+/*
+ * Fan-out: the store hands every watcher the same KeyValue objects, so an
+ * event is decoded once (a frozen object all watchers share), becomes one
+ * shared watch event per type, and is serialized once (eventLine), however
+ * many watchers it goes to.
+ */
+const decoded = new WeakMap<KeyValue, KubeObject>();
+const sharedEvents = new WeakMap<KeyValue, Map<string, KubeWatchEvent>>();
+const lines = new WeakMap<KubeWatchEvent, string>();
+
+function decodeShared(kv: KeyValue): KubeObject {
+  let o = decoded.get(kv);
+  if (!o) {
+    o = deepFreeze(decodeObject(kv));
+    decoded.set(kv, o);
+  }
+  return o;
+}
+
+/** The one event of `type` for the change `anchor`, made once by `make`. */
+function sharedEvent(anchor: KeyValue, type: WatchEventType, variant: string, make: () => KubeObject): KubeWatchEvent {
+  let m = sharedEvents.get(anchor);
+  if (!m) sharedEvents.set(anchor, (m = new Map()));
+  const k = `${type}/${variant}`;
+  let ev = m.get(k);
+  if (!ev) m.set(k, (ev = { type, object: make() }));
+  return ev;
+}
+
+/** An event as its newline-terminated JSON line, serialized once per shared event. */
+export function eventLine(ev: KubeWatchEvent): string {
+  let l = lines.get(ev);
+  if (l === undefined) {
+    l = `${JSON.stringify(ev)}\n`;
+    lines.set(ev, l);
+  }
+  return l;
+}
+
+/** `obj` as of another revision (a deletion's): a copy of its metadata, the rest shared. */
+function atRevision(obj: KubeObject, revision: number): KubeObject {
+  return { ...obj, metadata: { ...obj.metadata, resourceVersion: String(revision) } };
+}
 
 export async function startWatch(rest: Rest, r: ResourceInfo, namespace: string, sel: Selection, p: WatchParams): Promise<KubeWatch> {
   const initial: KubeWatchEvent[] = [];
@@ -104,21 +149,22 @@ class KubeWatchImpl implements KubeWatch {
 
   /** One store event as a watch event for this selection, or null when it does not concern it. */
   private translate(ev: WatchEvent): KubeWatchEvent | null {
-    const prev = ev.prevKv ? decodeObject(ev.prevKv) : null;
-    const prevMatched = prev !== null && this.sel.matches(prev);
+    const prev = ev.prevKv ? decodeShared(ev.prevKv) : null;
+    const prevMatched = prev !== null && (this.sel.everything || this.sel.matches(prev));
     if (ev.type === EventType.Delete) {
       if (!prev || !prevMatched) return null;
-      prev.metadata.resourceVersion = String(ev.kv.modRevision);
-      return { type: 'DELETED', object: prev };
+      return sharedEvent(ev.kv, 'DELETED', 'gone', () => atRevision(prev, ev.kv.modRevision));
     }
-    const obj = decodeObject(ev.kv);
-    const matches = this.sel.matches(obj);
+    const obj = decodeShared(ev.kv);
+    const matches = this.sel.everything || this.sel.matches(obj);
     const existed = ev.kv.version > 1 && prev !== null;
-    if (matches) return { type: existed && prevMatched ? 'MODIFIED' : 'ADDED', object: obj };
+    if (matches) {
+      const type = existed && prevMatched ? 'MODIFIED' : 'ADDED';
+      return sharedEvent(ev.kv, type, 'current', () => obj);
+    }
     if (existed && prevMatched) {
       // It left the selection: the watcher sees it go, in its new state's revision.
-      prev!.metadata.resourceVersion = obj.metadata.resourceVersion;
-      return { type: 'DELETED', object: prev! };
+      return sharedEvent(ev.kv, 'DELETED', 'left', () => atRevision(prev!, ev.kv.modRevision));
     }
     return null;
   }
