@@ -3,7 +3,8 @@
  * (real processes, HTTPS, the admin client certificate), as clients use it:
  *
  * 1. 50 concurrent clients, each looping create → get → update → list (its
- *    own label) on Pods, for --seconds: per-verb p50/p99 and requests/s;
+ *    own label) on Pods, for --seconds: per-verb p50/p99 and requests/s,
+ *    through the leader's API and then through a follower's (`follower_*`);
  * 2. LIST of 10,000 Pods in one namespace (full JSON), median of 5;
  * 3. 1,000 watchers on Pods of one namespace; 100 Pods created: time from a
  *    create's response to each watcher's event (p50/p99 of the fan-out).
@@ -75,8 +76,8 @@ async function timed(lat: number[], f: () => Promise<{ status: number; body: str
   return r.body;
 }
 
-async function mixed(): Promise<Record<string, number>> {
-  await call('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'mixed' } });
+async function mixed(ns: string): Promise<Record<string, number>> {
+  await call('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   const lat = { create: [] as number[], get: [] as number[], update: [] as number[], list: [] as number[] };
   const end = Date.now() + SECONDS * 1000;
   let seq = 0;
@@ -84,7 +85,7 @@ async function mixed(): Promise<Record<string, number>> {
     Array.from({ length: CLIENTS }, async (_, c) => {
       while (Date.now() < end) {
         const name = `p${c}-${seq++}`;
-        const base = '/api/v1/namespaces/mixed/pods';
+        const base = `/api/v1/namespaces/${ns}/pods`;
         await timed(lat.create, () => call('POST', base, pod(name, { client: String(c) })), [201]);
         const got = JSON.parse(await timed(lat.get, () => call('GET', `${base}/${name}`), [200]));
         got.metadata.labels.touched = 'yes';
@@ -181,17 +182,24 @@ try {
   creds = loadCreds(ready.kubeconfig);
   agent = new Agent({ ca: creds.ca, cert: creds.cert, key: creds.key, keepAlive: true, maxSockets: CLIENTS * 2 });
   console.log(`cluster up: ${ready.api_endpoints} (clients talk to ${creds.server})`);
-  // Whether that master leads changes the figures (a follower forwards writes and asks the leader for read indexes).
-  const metricsText = await fetch(`${ready.members[0]!.metrics}/metrics`).then((r) => r.text());
-  const serverIsLeader = /^skiff_raft_is_leader 1$/m.test(metricsText);
-  const m = await mixed();
-  console.log('mixed', m);
+  // Whether the master leads changes the figures (a follower forwards writes
+  // and asks the leader for read indexes): the mixed phase runs against both.
+  const leads = await Promise.all(ready.members.map((mb) => fetch(`${mb.metrics}/metrics`).then((r) => r.text()).then((t) => /^skiff_raft_is_leader 1$/m.test(t))));
+  const leaderIdx = leads.indexOf(true);
+  const apis = ready.api_endpoints.split(',');
+  creds.server = apis[leaderIdx >= 0 ? leaderIdx : 0]!;
+  const m = await mixed('mixed');
+  console.log('mixed, through the leader', m);
+  creds.server = apis[(Math.max(leaderIdx, 0) + 1) % apis.length]!;
+  const mf = Object.fromEntries(Object.entries(await mixed('mixed-f')).map(([k, v]) => [`follower_${k}`, v]));
+  console.log('mixed, through a follower', mf);
+  creds.server = apis[leaderIdx >= 0 ? leaderIdx : 0]!;
   const l = await bigList();
   console.log('list', l);
   const w = await watchFanOut();
   console.log('watch', w);
   const goals = { mutation_p99_ms_goal: 50, list10k_ms_goal: 500 };
-  console.log(JSON.stringify({ clients: CLIENTS, seconds: SECONDS, server_is_leader: serverIsLeader, ...m, ...l, ...w, ...goals }));
+  console.log(JSON.stringify({ clients: CLIENTS, seconds: SECONDS, ...m, ...mf, ...l, ...w, ...goals }));
 } finally {
   agent?.destroy();
   await up.kill();

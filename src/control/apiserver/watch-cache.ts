@@ -140,6 +140,16 @@ export class ResourceCache {
     });
   }
 
+  /** Whether it has been loaded and can be read now (no waiting). */
+  get ready(): boolean {
+    return this.revision > 0 && !this.broken;
+  }
+
+  /** One object by its store key, as of `revision`. */
+  get(key: string): KubeObject | undefined {
+    return this.objects.get(key);
+  }
+
   /** Up to `limit` (0: all) objects under `prefix` that `keep` accepts, in key order. */
   list(prefix: string, keep: ((o: KubeObject) => boolean) | null, limit: number): CachedPage {
     assert(prefix.startsWith(this.prefix), 'a cache list outside its resource');
