@@ -60,7 +60,9 @@ function txn(depth: number): TxnRequest {
 
 function command(): StoreCommand {
   const id = rng.int(2 ** 50);
-  switch (rng.int(8)) {
+  switch (rng.int(9)) {
+    case 8:
+      return { id, fencedTxn: { term: n(), txn: txn(0) } };
     case 7:
       return { id, memberAttributes: { memberId: n(), name: `m${rng.int(9)}`, clientURLs: [`http://127.0.0.1:${rng.int(65536)}`] } };
     case 0:

@@ -154,3 +154,29 @@ test('a member removed while it was down learns it from its peers when it comes 
     await c.close();
   }
 });
+
+test('fenced txns: applied under the leader\'s term; refused at once elsewhere, and by every member when appended in another term', async (t) => {
+  const c = new StoreTestCluster(['a', 'b', 'c']);
+  try {
+    await c.startAll();
+    await c.waitFor(() => c.leader() !== undefined, 'a leader');
+    const leader = c.leader()!;
+    const follower = [...c.servers.values()].find((x) => !x.isLeader)!;
+    const txnPut = (key: string) => ({ compare: [], success: [{ put: put(key, 'v') }], failure: [] });
+    const term = leader.term;
+    t.true((await leader.fencedTxn(term, txnPut('f/ok'))).succeeded);
+    await t.throwsAsync(leader.fencedTxn(term - 1, txnPut('f/old')), { message: /fenced/ });
+    await t.throwsAsync(follower.fencedTxn(term, txnPut('f/follower')), { message: /fenced/ });
+    // A deposed leader's write that reaches the leader anyway (through the follower's proposal
+    // forwarding) is appended in the current term and refused by the state machine everywhere.
+    const before = (await leader.range(get('f/ok'))).revision;
+    const propose = (follower as unknown as { propose(b: unknown): Promise<unknown> }).propose.bind(follower);
+    await t.throwsAsync(propose({ fencedTxn: { term: term - 1, txn: txnPut('f/stale') } }), { message: /fenced/ });
+    for (const m of c.servers.values()) {
+      t.is((await m.range(get('f/stale'))).kvs.length, 0, `member ${m.name}`);
+      t.is((await m.range(get('f/ok'))).revision, before, `member ${m.name}: no revision was used`);
+    }
+  } finally {
+    await c.close();
+  }
+});

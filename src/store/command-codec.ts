@@ -32,6 +32,7 @@ const enum Kind {
   LeaseRevoke = 6,
   LeaseCheckpoint = 7,
   MemberAttributes = 8,
+  FencedTxn = 9,
 }
 
 const enum OpKind {
@@ -186,6 +187,11 @@ export function encodeCommand(c: StoreCommand): Uint8Array {
     w.u8(Kind.LeaseRevoke);
     w.num(c.id);
     w.num(c.leaseRevoke.id);
+  } else if ('fencedTxn' in c) {
+    w.u8(Kind.FencedTxn);
+    w.num(c.id);
+    w.num(c.fencedTxn.term);
+    writeTxn(w, c.fencedTxn.txn, 0);
   } else if ('memberAttributes' in c) {
     w.u8(Kind.MemberAttributes);
     w.num(c.id);
@@ -236,6 +242,11 @@ export function decodeCommand(data: Uint8Array): StoreCommand {
       const checkpoints = [];
       for (let i = 0; i < n; i++) checkpoints.push({ id: r.num(), remainingTtl: r.num() });
       c = { id, leaseCheckpoint: { checkpoints } };
+      break;
+    }
+    case Kind.FencedTxn: {
+      const term = r.num();
+      c = { id, fencedTxn: { term, txn: readTxn(r, 0) } };
       break;
     }
     case Kind.MemberAttributes: {

@@ -59,6 +59,8 @@ export const STORE_ERRORS = {
   STORE_ERR_BAD_LEADER_TRANSFEREE: [GrpcCode.FailedPrecondition, 'etcdserver: bad leader transferee'],
   /** skiff keeps int64 values within 2^53 (JavaScript numbers); larger ones are refused. */
   STORE_ERR_INT64_RANGE: [GrpcCode.InvalidArgument, 'skiff: integer value exceeds 2^53-1'],
+  /** A fenced write of a leader whose term is over (see StoreCommand.fencedTxn). */
+  STORE_ERR_FENCED: [GrpcCode.FailedPrecondition, 'skiff: write fenced: the leadership it was made under has ended'],
 } as const satisfies Record<string, readonly [GrpcCode, string]>;
 
 export type StoreErrorCode = keyof typeof STORE_ERRORS;

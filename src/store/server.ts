@@ -369,6 +369,19 @@ export class StoreServer {
     return ((await this.propose({ txn: req })) as { txn: TxnResponse }).txn;
   }
 
+  /**
+   * A txn that takes effect only under the leadership of Raft term `term`:
+   * refused at once here if this member is not the leader of that term, and
+   * by every member at apply if the entry was appended in another term (a
+   * deposed leader's write that reached the new leader). For the control
+   * loops that run on the leader.
+   */
+  async fencedTxn(term: number, req: TxnRequest): Promise<TxnResponse> {
+    checkTxn(req, this.o.maxTxnOps);
+    if (!this.raft.isLeader || this.term !== term) throw new StoreError('STORE_ERR_FENCED');
+    return ((await this.propose({ fencedTxn: { term, txn: req } })) as { txn: TxnResponse }).txn;
+  }
+
   async compact(req: CompactionRequest): Promise<CompactionResponse> {
     const r = ((await this.propose({ compaction: req })) as { compaction: CompactionResponse }).compaction;
     if (req.physical) await this.sm.mvcc.waitCompacted(req.revision);

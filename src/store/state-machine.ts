@@ -58,6 +58,8 @@ export class StoreStateMachine implements StateMachine {
 
   async apply(entries: readonly Entry[]): Promise<void> {
     const batch: ApplyEntry[] = [];
+    /** Fenced writes refused here (their entry is not of their term): answered without touching the MVCC. */
+    const fenced: AppliedCommand[] = [];
     let membersChanged = false;
     for (const e of entries) {
       if (e.type === EntryType.ConfChange) {
@@ -72,6 +74,15 @@ export class StoreStateMachine implements StateMachine {
         continue;
       }
       const command = decodeCommand(e.data);
+      if ('fencedTxn' in command) {
+        // The entry's term is the same on every member: all refuse, or all apply.
+        if (e.term === command.fencedTxn.term) batch.push({ index: e.index, command: { id: command.id, txn: command.fencedTxn.txn } });
+        else {
+          batch.push({ index: e.index, command: null });
+          fenced.push({ index: e.index, command, result: new StoreError('STORE_ERR_FENCED') });
+        }
+        continue;
+      }
       if ('memberAttributes' in command) {
         const a = command.memberAttributes;
         const m = this.members.get(a.memberId);
@@ -95,6 +106,7 @@ export class StoreStateMachine implements StateMachine {
       const r: ApplyResult = results[i]!;
       if (b.command && r) applied.push({ index: b.index, command: b.command, result: r });
     }
+    applied.push(...fenced);
     if (applied.length > 0) this.o.onApplied(applied);
   }
 

@@ -201,7 +201,14 @@ export type StoreCommand =
   | { id: number; leaseRevoke: LeaseRevokeRequest }
   | { id: number; leaseCheckpoint: LeaseCheckpointRequest }
   /** A member publishes its name and client URLs (handled above the MVCC layer). */
-  | { id: number; memberAttributes: MemberAttributesRequest };
+  | { id: number; memberAttributes: MemberAttributesRequest }
+  /**
+   * A txn that only takes effect if its entry belongs to Raft term `term`:
+   * writes of the control loops that run on the leader, so that a deposed
+   * leader's write (forwarded to the new leader, hence appended in a newer
+   * term) is refused on every member alike (handled above the MVCC layer).
+   */
+  | { id: number; fencedTxn: { term: number; txn: TxnRequest } };
 
 export interface MemberAttributesRequest {
   memberId: number;
