@@ -8,6 +8,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { API_SERVER_DEFAULTS, ApiServer, loadTokenFile } from '../control/apiserver/index.js';
+import { ControllerManager, defaultControllers } from '../control/controllers/index.js';
 import { issueCertificate, loadOrCreateClusterPki } from '../control/pki/index.js';
 import type { InitialMember } from '../store/server.js';
 import { Master, type MasterOptions, splitHostPort } from '../store/master.js';
@@ -208,8 +209,14 @@ export async function masterCommand(argv: string[]): Promise<number> {
   const t0 = Date.now();
   const master = await Master.start({ ...o, logger });
   let api: ApiServer | null = null;
+  let controllers: ControllerManager | null = null;
   try {
-    if (o.api) api = await startApi(o.api, master, logger.child({ component: 'apiserver' }));
+    if (o.api) {
+      api = await startApi(o.api, master, logger.child({ component: 'apiserver' }));
+      // The control loops run wherever the Raft leadership is; every master with the API is ready to.
+      controllers = new ControllerManager(master.store, defaultControllers(), logger.child({ component: 'controllers' }));
+      controllers.start();
+    }
   } catch (e) {
     await master.close();
     throw e;
@@ -228,6 +235,7 @@ export async function masterCommand(argv: string[]): Promise<number> {
     // Like etcd: a member removed from the cluster shuts itself down.
     master.store.onRemoved(() => stop('removed from the cluster'));
   });
+  await controllers?.close();
   await api?.close();
   await master.close();
   logger.info({}, 'stopped');

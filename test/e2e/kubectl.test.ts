@@ -4,7 +4,7 @@
  * discovery, the worked example applied and re-applied after an edit (the
  * three-way strategic merge patch path), every output form, selectors,
  * watch, label/annotate/patch/scale, create configmap/secret, describe,
- * delete; then the API on follower masters (the leader-loss case is
+ * delete with every cascade option, namespace deletion; then the API on follower masters (the leader-loss case is
  * in test/control-apiserver.test.ts, in one process).
  *
  * kubectl missing: skipped with a printed reason, or a failure in CI.
@@ -164,10 +164,22 @@ test('create configmap and secret; get -w sees changes; delete', async (t) => {
     w.kill();
   }
   t.regex(await ok(t, ['delete', '-n', 'demo', 'deploy', 'nginx-ssh-deployment']), /deleted/);
+  // Cascade options: the garbage collector (on the Raft leader) carries out orphan and foreground deletion; kubectl waits for it.
+  for (const cascade of ['orphan', 'foreground']) {
+    await ok(t, ['create', 'deployment', `d-${cascade}`, '-n', 'demo', '--image=busybox']);
+    t.regex(await ok(t, ['delete', 'deployment', `d-${cascade}`, '-n', 'demo', `--cascade=${cascade}`, '--timeout=20s']), /deleted/);
+  }
   const gone = await kubectl(['get', '-n', 'demo', 'deploy', 'nginx-ssh-deployment']);
   t.regex(gone.stderr, /NotFound|not found/);
   const missingNs = await kubectl(['create', 'configmap', 'x', '-n', 'nope', '--from-literal=a=1']);
   t.regex(missingNs.stderr, /namespaces "nope" not found/);
+});
+
+test('deleting a namespace empties it, then removes it (kubectl waits for it)', async (t) => {
+  await ok(t, ['create', 'namespace', 'gone']);
+  await ok(t, ['create', 'configmap', 'x', '-n', 'gone', '--from-literal=a=1']);
+  t.regex(await ok(t, ['delete', 'namespace', 'gone', '--timeout=30s']), /namespace "gone" deleted/);
+  t.regex((await kubectl(['get', 'namespace', 'gone'])).stderr, /NotFound|not found/);
 });
 
 test('the API on a follower master: writes and reads go through the same store', async (t) => {

@@ -6,3 +6,6 @@ export { ApiServer, API_SERVER_DEFAULTS, MAX_REQUEST_BODY_BYTES, KUBERNETES_VERS
 export { ApiError, isApiError, type Status, type StatusReason } from './errors.js';
 export { type KubeObject, type KvBackend, type ObjectMeta, ObjectStore } from './object-store.js';
 export { loadTokenFile, parseTokenFile, type UserInfo } from './auth.js';
+export { Rest, type DeleteOptions, type Selection, EVERYTHING } from './rest.js';
+export { ResourceCache, type CacheEventType, type CacheHandler } from './watch-cache.js';
+export { objectKey } from './object-store.js';

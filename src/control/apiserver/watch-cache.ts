@@ -26,6 +26,9 @@ const dec = new TextDecoder();
 /** How long a consistent LIST waits for the cache to catch up before reading the store instead. */
 export const CACHE_WAIT_MS = 3_000;
 
+export type CacheEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+export type CacheHandler = (type: CacheEventType, obj: KubeObject, old: KubeObject | undefined) => void;
+
 export interface CachedPage {
   items: KubeObject[];
   revision: number;
@@ -100,14 +103,40 @@ export class ResourceCache {
   }
 
   private insert(key: string, obj: KubeObject): void {
-    if (!this.objects.has(key)) this.keys.splice(lowerBound(this.keys, key), 0, key);
+    const old = this.objects.get(key);
+    if (!old) this.keys.splice(lowerBound(this.keys, key), 0, key);
     this.objects.set(key, obj);
+    this.emit(old ? 'MODIFIED' : 'ADDED', obj, old);
   }
 
   private remove(key: string): void {
-    if (!this.objects.delete(key)) return;
+    const old = this.objects.get(key);
+    if (!old) return;
+    this.objects.delete(key);
     const i = lowerBound(this.keys, key);
     if (this.keys[i] === key) this.keys.splice(i, 1);
+    this.emit('DELETED', old, old);
+  }
+
+  private readonly handlers: CacheHandler[] = [];
+
+  /**
+   * Calls `h` for every change from now on, and for every object already
+   * loaded (as ADDED): an informer's event handler. Handlers run
+   * synchronously in revision order and must not throw.
+   */
+  onChange(h: CacheHandler): void {
+    this.handlers.push(h);
+    for (const obj of this.objects.values()) h('ADDED', obj, undefined);
+  }
+
+  private emit(type: CacheEventType, obj: KubeObject, old: KubeObject | undefined): void {
+    for (const h of this.handlers) h(type, obj, old);
+  }
+
+  /** Every object, in key order (a snapshot of the current state). */
+  all(): KubeObject[] {
+    return this.keys.map((k) => this.objects.get(k)!);
   }
 
   private wake(all = false): void {
