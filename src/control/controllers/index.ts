@@ -7,13 +7,14 @@ import type { Controller } from './manager.js';
 import { NamespaceController } from './namespace.js';
 import { JobController } from './job.js';
 import { NodeLifecycleController } from './node-lifecycle.js';
+import { StatefulSetController } from './statefulset.js';
 
 export { ControllerManager, type Controller, type ControllerContext, type LeaderStore, LEADERSHIP_POLL_MS } from './manager.js';
 export { WorkQueue, runWorkers, WORKQUEUE_DEFAULTS, type WorkQueueOptions } from './workqueue.js';
-export { GarbageCollector, JobController, NamespaceController, NodeLifecycleController };
+export { GarbageCollector, JobController, NamespaceController, NodeLifecycleController, StatefulSetController };
 export { NODE_LIFECYCLE_DEFAULTS, type NodeLifecycleOptions } from './node-lifecycle.js';
 
 /** Every controller a master runs while it leads. */
 export function defaultControllers(): Controller[] {
-  return [new NamespaceController(), new GarbageCollector(), new NodeLifecycleController(), new JobController()];
+  return [new NamespaceController(), new GarbageCollector(), new NodeLifecycleController(), new JobController(), new StatefulSetController()];
 }
