@@ -2,6 +2,7 @@
  * The controllers that run on the Raft leader, and the manager that starts
  * and stops them with the leadership.
  */
+import { DaemonSetController } from './daemonset.js';
 import { GarbageCollector } from './garbage-collector.js';
 import type { Controller } from './manager.js';
 import { NamespaceController } from './namespace.js';
@@ -11,10 +12,10 @@ import { StatefulSetController } from './statefulset.js';
 
 export { ControllerManager, type Controller, type ControllerContext, type LeaderStore, LEADERSHIP_POLL_MS } from './manager.js';
 export { WorkQueue, runWorkers, WORKQUEUE_DEFAULTS, type WorkQueueOptions } from './workqueue.js';
-export { GarbageCollector, JobController, NamespaceController, NodeLifecycleController, StatefulSetController };
+export { DaemonSetController, GarbageCollector, JobController, NamespaceController, NodeLifecycleController, StatefulSetController };
 export { NODE_LIFECYCLE_DEFAULTS, type NodeLifecycleOptions } from './node-lifecycle.js';
 
 /** Every controller a master runs while it leads. */
 export function defaultControllers(): Controller[] {
-  return [new NamespaceController(), new GarbageCollector(), new NodeLifecycleController(), new JobController(), new StatefulSetController()];
+  return [new NamespaceController(), new GarbageCollector(), new NodeLifecycleController(), new JobController(), new StatefulSetController(), new DaemonSetController()];
 }
