@@ -5,14 +5,8 @@
  * at most maxUnavailable pods unavailable.
  */
 import test from 'ava';
-import pino from 'pino';
-import { ApiServer } from '../src/control/apiserver/index.js';
-import { ControllerManager } from '../src/control/controllers/index.js';
 import { DaemonSetController, eligible, resolveIntOrPercent, targetNode } from '../src/control/controllers/daemonset.js';
-import { StoreTestCluster } from './helpers/store-cluster.js';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type J = any;
+import { type J, runPodOn, startControlCluster } from './helpers/control-cluster.js';
 
 test('eligibility: nodeSelector, required affinity, taints and the daemon tolerations', (t) => {
   const node = (labels: Record<string, string>, taints: J[] = []) => ({ metadata: { name: 'n', labels }, spec: { taints } });
@@ -30,36 +24,12 @@ test('eligibility: nodeSelector, required affinity, taints and the daemon tolera
 });
 
 test('one pod per eligible node, following nodes; rolling update within maxUnavailable', async (t) => {
-  const cluster = new StoreTestCluster(['a', 'b', 'c']);
-  await cluster.startAll();
-  await cluster.waitFor(() => cluster.leader() !== undefined, 'a leader');
-  const api = new ApiServer({
-    kv: cluster.leader()!, host: '127.0.0.1', port: 0, tls: null, tokens: new Map([['t', { name: 'admin', uid: '1', groups: [] }]]),
-    allowAnonymous: false, maxBodyBytes: 1 << 20, bookmarkIntervalMs: 60_000, notReady: () => null, logger: pino({ level: 'silent' }),
-  });
-  await api.start();
-  const managers = [...cluster.servers.values()].map((s) => new ControllerManager(s, [new DaemonSetController()], pino({ level: 'silent' })));
-  for (const m of managers) m.start();
-  const call = async (method: string, path: string, body?: unknown): Promise<J> => {
-    const ct = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
-    const r = await fetch(`http://127.0.0.1:${api.port}${path}`, { method, headers: { Authorization: 'Bearer t', 'Content-Type': ct }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: r.status, body: await r.json() };
-  };
-  const eventually = async (what: string, c: () => Promise<boolean>) => {
-    const t0 = Date.now();
-    while (!(await c())) {
-      if (Date.now() - t0 > 10_000) throw new Error(`timed out: ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const c = await startControlCluster({ controllers: () => [new DaemonSetController()] });
+  const { call, eventually } = c;
   const pods = async (): Promise<J[]> => (await call('GET', '/api/v1/namespaces/default/pods?labelSelector=app%3Dagent')).body.items.filter((p: J) => !p.metadata.deletionTimestamp);
   /** What the scheduler and a kubelet would do: bind each pod to its pinned node, report it Running and Ready. */
   const bindAndRun = async () => {
-    for (const p of await pods()) {
-      if (!p.spec.nodeName) await call('POST', `/api/v1/namespaces/default/pods/${p.metadata.name}/binding`, { apiVersion: 'v1', kind: 'Binding', metadata: { name: p.metadata.name }, target: { kind: 'Node', name: targetNode(p) } });
-      const cur = (await call('GET', `/api/v1/namespaces/default/pods/${p.metadata.name}`)).body;
-      if (cur.status?.phase !== 'Running') await call('PUT', `/api/v1/namespaces/default/pods/${p.metadata.name}/status`, { ...cur, status: { ...cur.status, phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } });
-    }
+    for (const p of await pods()) if (p.status?.phase !== 'Running') await runPodOn(c, 'default', p.metadata.name, targetNode(p)!);
   };
   const onNodes = async () => (await pods()).map((p) => targetNode(p)).sort().join(',');
   const ds = (image: string) => ({
@@ -67,7 +37,6 @@ test('one pod per eligible node, following nodes; rolling update within maxUnava
     spec: { selector: { matchLabels: { app: 'agent' } }, updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } }, template: { metadata: { labels: { app: 'agent' } }, spec: { nodeSelector: { role: 'worker' }, containers: [{ name: 'c', image }] } } },
   });
   try {
-    await eventually('default exists', async () => (await call('GET', '/api/v1/namespaces/default')).status === 200);
     for (const [n, role] of [['n1', 'worker'], ['n2', 'worker'], ['n3', 'infra']]) await call('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: n, labels: { role } } });
     t.is((await call('POST', '/apis/apps/v1/namespaces/default/daemonsets', ds('agent:1'))).status, 201);
     await eventually('pods for n1 and n2', async () => (await onNodes()) === 'n1,n2');
@@ -92,8 +61,6 @@ test('one pod per eligible node, following nodes; rolling update within maxUnava
       await new Promise((r) => setTimeout(r, 50));
     }
   } finally {
-    for (const m of managers) await m.close();
-    await api.close();
-    await cluster.close();
+    await c.close();
   }
 });

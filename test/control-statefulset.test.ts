@@ -4,38 +4,13 @@
  * from the highest ordinal with a partition, ControllerRevisions.
  */
 import test from 'ava';
-import pino from 'pino';
-import { ApiServer } from '../src/control/apiserver/index.js';
-import { ControllerManager } from '../src/control/controllers/index.js';
 import { StatefulSetController } from '../src/control/controllers/statefulset.js';
-import { StoreTestCluster } from './helpers/store-cluster.js';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type J = any;
+import { type J, startControlCluster } from './helpers/control-cluster.js';
 
 test('ordered start, ordered scale-down, rolling update with a partition', async (t) => {
-  const cluster = new StoreTestCluster(['a', 'b', 'c']);
-  await cluster.startAll();
-  await cluster.waitFor(() => cluster.leader() !== undefined, 'a leader');
-  const api = new ApiServer({
-    kv: cluster.leader()!, host: '127.0.0.1', port: 0, tls: null, tokens: new Map([['t', { name: 'admin', uid: '1', groups: [] }]]),
-    allowAnonymous: false, maxBodyBytes: 1 << 20, bookmarkIntervalMs: 60_000, notReady: () => null, logger: pino({ level: 'silent' }),
-  });
-  await api.start();
-  const managers = [...cluster.servers.values()].map((s) => new ControllerManager(s, [new StatefulSetController()], pino({ level: 'silent' })));
-  for (const m of managers) m.start();
-  const call = async (method: string, path: string, body?: unknown): Promise<J> => {
-    const ct = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
-    const r = await fetch(`http://127.0.0.1:${api.port}${path}`, { method, headers: { Authorization: 'Bearer t', 'Content-Type': ct }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: r.status, body: await r.json() };
-  };
-  const eventually = async (what: string, c: () => Promise<boolean>) => {
-    const t0 = Date.now();
-    while (!(await c())) {
-      if (Date.now() - t0 > 10_000) throw new Error(`timed out: ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const c = await startControlCluster({ controllers: () => [new StatefulSetController()] });
+  const call = c.call;
+  const eventually = c.eventually;
   const pods = async (): Promise<J[]> => (await call('GET', '/api/v1/namespaces/default/pods?labelSelector=app%3Ddb')).body.items;
   const names = async () => (await pods()).filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.name).sort();
   const markReady = async (name: string) => {
@@ -48,7 +23,6 @@ test('ordered start, ordered scale-down, rolling update with a partition', async
     spec: { replicas, serviceName: 'db', selector: { matchLabels: { app: 'db' } }, updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition } }, template: { metadata: { labels: { app: 'db' } }, spec: { containers: [{ name: 'c', image }] } } },
   });
   try {
-    await eventually('default exists', async () => (await call('GET', '/api/v1/namespaces/default')).status === 200);
     t.is((await call('POST', '/apis/apps/v1/namespaces/default/statefulsets', sts('db:1', 3))).status, 201);
     for (let i = 0; i < 3; i++) {
       await eventually(`db-${i} created`, async () => (await names()).includes(`db-${i}`));
@@ -82,8 +56,6 @@ test('ordered start, ordered scale-down, rolling update with a partition', async
     await eventually('scaled down', async () => (await names()).join(',') === 'db-0');
     t.pass();
   } finally {
-    for (const m of managers) await m.close();
-    await api.close();
-    await cluster.close();
+    await c.close();
   }
 });
