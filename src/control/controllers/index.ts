@@ -3,6 +3,9 @@
  * and stops them with the leadership.
  */
 import { DaemonSetController } from './daemonset.js';
+import { EndpointsController } from './endpoints.js';
+import { EndpointSliceController } from './endpointslice.js';
+import { SERVICE_IP_DEFAULTS, ServiceIpController } from './service-ip.js';
 import { GarbageCollector } from './garbage-collector.js';
 import type { Controller } from './manager.js';
 import { NamespaceController } from './namespace.js';
@@ -12,10 +15,11 @@ import { StatefulSetController } from './statefulset.js';
 
 export { ControllerManager, type Controller, type ControllerContext, type LeaderStore, LEADERSHIP_POLL_MS } from './manager.js';
 export { WorkQueue, runWorkers, WORKQUEUE_DEFAULTS, type WorkQueueOptions } from './workqueue.js';
-export { DaemonSetController, GarbageCollector, JobController, NamespaceController, NodeLifecycleController, StatefulSetController };
+export { DaemonSetController, EndpointSliceController, EndpointsController, ServiceIpController, SERVICE_IP_DEFAULTS, GarbageCollector, JobController, NamespaceController, NodeLifecycleController, StatefulSetController };
 export { NODE_LIFECYCLE_DEFAULTS, type NodeLifecycleOptions } from './node-lifecycle.js';
 
 /** Every controller a master runs while it leads. */
 export function defaultControllers(): Controller[] {
-  return [new NamespaceController(), new GarbageCollector(), new NodeLifecycleController(), new JobController(), new StatefulSetController(), new DaemonSetController()];
+  return [new NamespaceController(), new GarbageCollector(), new NodeLifecycleController(), new JobController(), new StatefulSetController(), new DaemonSetController(),
+    new ServiceIpController(SERVICE_IP_DEFAULTS), new EndpointsController(), new EndpointSliceController()];
 }
