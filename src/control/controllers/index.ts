@@ -6,6 +6,7 @@ import { DaemonSetController } from './daemonset.js';
 import { EndpointsController } from './endpoints.js';
 import { EndpointSliceController } from './endpointslice.js';
 import { SERVICE_IP_DEFAULTS, ServiceIpController } from './service-ip.js';
+import { Scheduler } from '../scheduler/index.js';
 import { GarbageCollector } from './garbage-collector.js';
 import type { Controller } from './manager.js';
 import { NamespaceController } from './namespace.js';
@@ -18,8 +19,8 @@ export { WorkQueue, runWorkers, WORKQUEUE_DEFAULTS, type WorkQueueOptions } from
 export { DaemonSetController, EndpointSliceController, EndpointsController, ServiceIpController, SERVICE_IP_DEFAULTS, GarbageCollector, JobController, NamespaceController, NodeLifecycleController, StatefulSetController };
 export { NODE_LIFECYCLE_DEFAULTS, type NodeLifecycleOptions } from './node-lifecycle.js';
 
-/** Every controller a master runs while it leads. */
+/** Every loop a master runs while it leads: the scheduler and the controllers. */
 export function defaultControllers(): Controller[] {
-  return [new NamespaceController(), new GarbageCollector(), new NodeLifecycleController(), new JobController(), new StatefulSetController(), new DaemonSetController(),
+  return [new Scheduler(), new NamespaceController(), new GarbageCollector(), new NodeLifecycleController(), new JobController(), new StatefulSetController(), new DaemonSetController(),
     new ServiceIpController(SERVICE_IP_DEFAULTS), new EndpointsController(), new EndpointSliceController()];
 }
