@@ -12,7 +12,7 @@
 import type { KubeObject } from '../apiserver/index.js';
 import { isApiError, objectKey } from '../apiserver/index.js';
 import { RESOURCES } from '../registry/index.js';
-import { type Controller, type ControllerContext, aborted } from './manager.js';
+import { type Controller, type ControllerContext, aborted, onStop } from './manager.js';
 import { tolerates } from './node-lifecycle.js';
 import { templateHash } from './statefulset.js';
 import { WorkQueue, runWorkers } from './workqueue.js';
@@ -120,10 +120,10 @@ export class DaemonSetController implements Controller {
     // Any node change may change eligibility for every set.
     nodes.onChange(() => all());
     const timer = setInterval(all, DAEMONSET_RESYNC_MS);
-    ctx.stopped.addEventListener('abort', () => {
+    onStop(ctx.stopped, () => {
       clearInterval(timer);
       queue.shutDown();
-    }, { once: true });
+    });
     await Promise.all([
       runWorkers(queue, WORKERS, (key) => this.reconcile(ctx, key), (key, e) => ctx.logger.warn({ err: e, daemonset: key }, 'daemonset sync failed; retrying')),
       aborted(ctx.stopped),

@@ -22,7 +22,7 @@ import type { KubeObject } from '../apiserver/index.js';
 import { isApiError, objectKey } from '../apiserver/index.js';
 import type { ResourceCache } from '../apiserver/index.js';
 import { RESOURCES, type ResourceInfo } from '../registry/index.js';
-import { type Controller, type ControllerContext, aborted } from './manager.js';
+import { type Controller, type ControllerContext, aborted, onStop } from './manager.js';
 import { WorkQueue, runWorkers } from './workqueue.js';
 
 /** Upstream's cap on the addresses of one Endpoints object; beyond it the object is marked truncated. */
@@ -162,7 +162,7 @@ export async function awaitOwnWrite(informer: ResourceCache, resourceVersion: st
 
 /** Runs `reconcile` over `queue` until the leadership ends. */
 export async function runQueue(ctx: ControllerContext, queue: WorkQueue, workers: number, what: string, reconcile: (key: string) => Promise<void>): Promise<void> {
-  ctx.stopped.addEventListener('abort', () => queue.shutDown(), { once: true });
+  onStop(ctx.stopped, () => queue.shutDown());
   await Promise.all([runWorkers(queue, workers, reconcile, (key, e) => ctx.logger.warn({ err: e, service: key }, `${what} failed; retrying`)), aborted(ctx.stopped)]);
 }
 

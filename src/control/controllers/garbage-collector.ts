@@ -17,7 +17,7 @@
 import type { KubeObject } from '../apiserver/index.js';
 import { isApiError, objectKey } from '../apiserver/index.js';
 import { RESOURCES, type ResourceInfo, lookupKind } from '../registry/index.js';
-import { type Controller, type ControllerContext, aborted } from './manager.js';
+import { type Controller, type ControllerContext, aborted, onStop } from './manager.js';
 import { WorkQueue, runWorkers } from './workqueue.js';
 
 export const ORPHAN_FINALIZER = 'orphan';
@@ -59,7 +59,7 @@ export class GarbageCollector implements Controller {
     for (const r of RESOURCES) {
       ctx.informer(r).onChange((type, obj, old) => this.observe(r, type, obj, old, queue));
     }
-    ctx.stopped.addEventListener('abort', () => queue.shutDown(), { once: true });
+    onStop(ctx.stopped, () => queue.shutDown());
     await Promise.all([
       runWorkers(queue, WORKERS, (key) => this.reconcile(ctx, key, queue), (key, e) => ctx.logger.warn({ err: e, key }, 'garbage collection failed; retrying')),
       aborted(ctx.stopped),

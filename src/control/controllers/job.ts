@@ -13,7 +13,7 @@
 import type { KubeObject } from '../apiserver/index.js';
 import { isApiError, objectKey } from '../apiserver/index.js';
 import { RESOURCES } from '../registry/index.js';
-import { type Controller, type ControllerContext, aborted } from './manager.js';
+import { type Controller, type ControllerContext, aborted, onStop } from './manager.js';
 import { WorkQueue, runWorkers } from './workqueue.js';
 
 const JOBS = RESOURCES.find((r) => r.resource === 'jobs')!;
@@ -82,10 +82,10 @@ export class JobController implements Controller {
     const timer = setInterval(() => {
       for (const j of jobs.all()) queue.add(`${j.metadata.namespace}/${j.metadata.name}`);
     }, JOB_RESYNC_MS);
-    ctx.stopped.addEventListener('abort', () => {
+    onStop(ctx.stopped, () => {
       clearInterval(timer);
       queue.shutDown();
-    }, { once: true });
+    });
     await Promise.all([
       runWorkers(queue, WORKERS, (key) => this.reconcile(ctx, key), (key, e) => ctx.logger.warn({ err: e, job: key }, 'job sync failed; retrying')),
       aborted(ctx.stopped),

@@ -8,6 +8,7 @@
  *   write made after this member lost the leadership is refused everywhere.
  * When it steps down (or the term moves on), everything stops at once.
  */
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { RangeRequest, RangeResponse, TxnRequest, TxnResponse, WatchRequest, Watcher } from '../../store/index.js';
 import { ObjectStore, ResourceCache, Rest } from '../apiserver/index.js';
@@ -73,6 +74,8 @@ export class ControllerManager {
 
   private startLoops(term: number): void {
     const abort = new AbortController();
+    // Every controller and informer listens for the end of the leadership.
+    setMaxListeners(1000, abort.signal);
     const informers = new Map<string, ResourceCache>();
     const local = new ObjectStore(this.store);
     const fenced: KvBackend = {
@@ -119,6 +122,16 @@ export class ControllerManager {
     this.timer = null;
     await this.stopLoops('shutting down');
   }
+}
+
+/**
+ * Runs `f` when `signal` aborts — at once if it already has (a listener added
+ * after the abort would never fire: a controller that awaited something
+ * before registering would then never stop).
+ */
+export function onStop(signal: AbortSignal, f: () => void): void {
+  if (signal.aborted) f();
+  else signal.addEventListener('abort', f, { once: true });
 }
 
 /** Resolves when `signal` aborts. */

@@ -7,7 +7,7 @@
 import type { KubeObject } from '../apiserver/index.js';
 import { isApiError } from '../apiserver/index.js';
 import { RESOURCES } from '../registry/index.js';
-import { type Controller, type ControllerContext, aborted } from './manager.js';
+import { type Controller, type ControllerContext, aborted, onStop } from './manager.js';
 import { WorkQueue, runWorkers } from './workqueue.js';
 
 export const NAMESPACE_FINALIZER = 'kubernetes';
@@ -29,7 +29,7 @@ export class NamespaceController implements Controller {
     namespaces.onChange((_type, ns) => {
       if (ns.metadata.deletionTimestamp) queue.add(ns.metadata.name!);
     });
-    ctx.stopped.addEventListener('abort', () => queue.shutDown(), { once: true });
+    onStop(ctx.stopped, () => queue.shutDown());
     await Promise.all([
       runWorkers(queue, WORKERS, (name) => this.reconcile(ctx, name, queue), (name, e) => ctx.logger.warn({ err: e, namespace: name }, 'namespace cleanup failed; retrying')),
       aborted(ctx.stopped),

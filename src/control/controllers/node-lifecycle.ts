@@ -19,7 +19,7 @@
 import type { KubeObject } from '../apiserver/index.js';
 import { isApiError, objectKey } from '../apiserver/index.js';
 import { RESOURCES, type ResourceInfo } from '../registry/index.js';
-import { type Controller, type ControllerContext, aborted } from './manager.js';
+import { type Controller, type ControllerContext, aborted, onStop } from './manager.js';
 import { WorkQueue, runWorkers } from './workqueue.js';
 
 export const TAINT_UNREACHABLE = 'node.kubernetes.io/unreachable';
@@ -70,10 +70,10 @@ export class NodeLifecycleController implements Controller {
     const timer = setInterval(() => {
       for (const n of nodes.all()) queue.add(`node/${n.metadata.name}`);
     }, this.o.monitorPeriodMs);
-    ctx.stopped.addEventListener('abort', () => {
+    onStop(ctx.stopped, () => {
       clearInterval(timer);
       queue.shutDown();
-    }, { once: true });
+    });
     await Promise.all([
       runWorkers(queue, WORKERS, (key) => this.reconcile(ctx, key.slice('node/'.length), queue), (key, e) => ctx.logger.warn({ err: e, key }, 'node lifecycle failed; retrying')),
       aborted(ctx.stopped),

@@ -43,7 +43,7 @@ import { isApiError, objectKey } from '../apiserver/index.js';
 import type { ResourceCache } from '../apiserver/index.js';
 import { RESOURCES } from '../registry/index.js';
 import { assert } from '../../util/assert.js';
-import { type Controller, type ControllerContext, aborted } from './manager.js';
+import { type Controller, type ControllerContext, aborted, onStop } from './manager.js';
 import { WorkQueue, runWorkers } from './workqueue.js';
 
 export interface ServiceIpOptions {
@@ -286,7 +286,7 @@ export class ServiceIpController implements Controller {
       if (type !== 'DELETED') this.remember(svc);
       queue.add(keyOf(svc));
     });
-    ctx.stopped.addEventListener('abort', () => queue.shutDown(), { once: true });
+    onStop(ctx.stopped, () => queue.shutDown());
     if (!(await this.catchUp(ctx, informer))) return;
     queue.add(`${KUBERNETES_SERVICE.namespace}/${KUBERNETES_SERVICE.name}`);
     await Promise.all([

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { KubeObject } from '../apiserver/index.js';
 import { isApiError, objectKey } from '../apiserver/index.js';
 import { RESOURCES } from '../registry/index.js';
-import { type Controller, type ControllerContext, aborted } from './manager.js';
+import { type Controller, type ControllerContext, aborted, onStop } from './manager.js';
 import { WorkQueue, runWorkers } from './workqueue.js';
 
 const SETS = RESOURCES.find((r) => r.resource === 'statefulsets')!;
@@ -82,10 +82,10 @@ export class StatefulSetController implements Controller {
     const timer = setInterval(() => {
       for (const s of sets.all()) queue.add(`${s.metadata.namespace}/${s.metadata.name}`);
     }, STATEFULSET_RESYNC_MS);
-    ctx.stopped.addEventListener('abort', () => {
+    onStop(ctx.stopped, () => {
       clearInterval(timer);
       queue.shutDown();
-    }, { once: true });
+    });
     await Promise.all([
       runWorkers(queue, WORKERS, (key) => this.reconcile(ctx, key), (key, e) => ctx.logger.warn({ err: e, statefulset: key }, 'statefulset sync failed; retrying')),
       aborted(ctx.stopped),

@@ -14,7 +14,7 @@ import type { KubeObject } from '../apiserver/index.js';
 import { ApiError, isApiError } from '../apiserver/index.js';
 import { RESOURCES } from '../registry/index.js';
 import type { Controller, ControllerContext } from '../controllers/manager.js';
-import { aborted } from '../controllers/manager.js';
+import { aborted, onStop } from '../controllers/manager.js';
 import { SchedulerCache } from './cache.js';
 import { defaultProfile, Framework, type FrameworkOptions } from './framework.js';
 import { DEFAULT_SCHEDULER_NAME, PodInfo } from './pod-info.js';
@@ -217,7 +217,7 @@ export class Scheduler implements Controller {
     informers[2]!.onChange((type, p, old) => loop.onPod(type, p, old));
     const flush = setInterval(() => loop.queue.flush(), QUEUE_FLUSH_INTERVAL_MS);
     flush.unref();
-    ctx.stopped.addEventListener('abort', () => loop.queue.close(), { once: true });
+    onStop(ctx.stopped, () => loop.queue.close());
     try {
       await Promise.all([this.schedulePods(loop, ctx), aborted(ctx.stopped)]);
     } finally {
