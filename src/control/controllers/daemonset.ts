@@ -124,6 +124,8 @@ export class DaemonSetController implements Controller {
       clearInterval(timer);
       queue.shutDown();
     });
+    // Deciding from informers that have not loaded would create every pod again (after a leader change).
+    await Promise.all([sets.loaded, pods.loaded, nodes.loaded]);
     await Promise.all([
       runWorkers(queue, WORKERS, (key) => this.reconcile(ctx, key), (key, e) => ctx.logger.warn({ err: e, daemonset: key }, 'daemonset sync failed; retrying')),
       aborted(ctx.stopped),

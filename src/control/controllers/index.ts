@@ -3,6 +3,8 @@
  * and stops them with the leadership.
  */
 import { DaemonSetController } from './daemonset.js';
+import { DeploymentController } from './deployment.js';
+import { ReplicaSetController } from './replicaset.js';
 import { EndpointsController } from './endpoints.js';
 import { EndpointSliceController } from './endpointslice.js';
 import { SERVICE_IP_DEFAULTS, ServiceIpController } from './service-ip.js';
@@ -16,11 +18,24 @@ import { StatefulSetController } from './statefulset.js';
 
 export { ControllerManager, type Controller, type ControllerContext, type LeaderStore, LEADERSHIP_POLL_MS } from './manager.js';
 export { WorkQueue, runWorkers, WORKQUEUE_DEFAULTS, type WorkQueueOptions } from './workqueue.js';
-export { DaemonSetController, EndpointSliceController, EndpointsController, ServiceIpController, SERVICE_IP_DEFAULTS, GarbageCollector, JobController, NamespaceController, NodeLifecycleController, StatefulSetController };
+export { DaemonSetController, DeploymentController, ReplicaSetController, EndpointSliceController, EndpointsController, ServiceIpController, SERVICE_IP_DEFAULTS, GarbageCollector, JobController, NamespaceController, NodeLifecycleController, StatefulSetController };
 export { NODE_LIFECYCLE_DEFAULTS, type NodeLifecycleOptions } from './node-lifecycle.js';
 
 /** Every loop a master runs while it leads: the scheduler and the controllers. */
 export function defaultControllers(): Controller[] {
-  return [new Scheduler(), new NamespaceController(), new GarbageCollector(), new NodeLifecycleController(), new JobController(), new StatefulSetController(), new DaemonSetController(),
-    new ServiceIpController(SERVICE_IP_DEFAULTS), new EndpointsController(), new EndpointSliceController()];
+  return [
+    new Scheduler(),
+    new ReplicaSetController('replicasets'),
+    new ReplicaSetController('replicationcontrollers'),
+    new DeploymentController(),
+    new StatefulSetController(),
+    new DaemonSetController(),
+    new JobController(),
+    new ServiceIpController(SERVICE_IP_DEFAULTS),
+    new EndpointsController(),
+    new EndpointSliceController(),
+    new NodeLifecycleController(),
+    new NamespaceController(),
+    new GarbageCollector(),
+  ];
 }

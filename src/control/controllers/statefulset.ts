@@ -86,6 +86,8 @@ export class StatefulSetController implements Controller {
       clearInterval(timer);
       queue.shutDown();
     });
+    // Deciding from informers that have not loaded would create every pod again (after a leader change).
+    await Promise.all([sets.loaded, pods.loaded]);
     await Promise.all([
       runWorkers(queue, WORKERS, (key) => this.reconcile(ctx, key), (key, e) => ctx.logger.warn({ err: e, statefulset: key }, 'statefulset sync failed; retrying')),
       aborted(ctx.stopped),
