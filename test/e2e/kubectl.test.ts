@@ -14,6 +14,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import anyTest, { type ExecutionContext } from 'ava';
+import { parse as parseYaml } from 'yaml';
+import { startHollowNodes } from '../../src/control/hollow/index.js';
 import { exclusive } from '../helpers/e2e-lock.js';
 import { SkiffUp, type UpReady, freePortRange } from '../helpers/e2e-up.js';
 
@@ -34,6 +36,9 @@ if (missing !== null) {
   if (process.env.CI === 'true') anyTest.serial('prerequisite: kubectl is installed (required in CI)', (t) => t.fail(`${missing} — CI must provide it (.ci/run installs it)`));
   else console.log(`SKIP test/e2e/kubectl.test.ts: ${missing} (these e2e tests need the real kubectl; with CI=true they fail instead)`);
 }
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type J = any;
 
 interface Run {
   code: number | null;
@@ -109,7 +114,8 @@ test('the worked example: apply, re-apply after an edit, every output form, sele
   t.is(d.metadata.generation, 2);
   t.truthy(d.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']);
 
-  t.regex(await ok(t, ['get', '-n', 'demo', 'deploy', '-o', 'wide']), /nginx-ssh-deployment\s+0\/2\s+0\s+0\s+\d+s\s+nginx,ssh\s+nginx:1.27,busybox\s+app=nginx-ssh/);
+  // No node here: the controllers make pods the scheduler cannot place, so nothing is ready.
+  t.regex(await ok(t, ['get', '-n', 'demo', 'deploy', '-o', 'wide']), /nginx-ssh-deployment\s+0\/2\s+\d+\s+0\s+\d+s\s+nginx,ssh\s+nginx:1.27,busybox\s+app=nginx-ssh/);
   t.is(await ok(t, ['get', '-n', 'demo', 'deploy,svc', '-o', 'name']), 'deployment.apps/nginx-ssh-deployment\nservice/nginx-ssh\n');
   t.regex(await ok(t, ['get', '-n', 'demo', 'svc', 'nginx-ssh', '-o', 'yaml']), /kind: Service\n[\s\S]*port: 80/);
   t.regex(await ok(t, ['get', 'deploy', '-A']), /^NAMESPACE\s+NAME\s+READY[\s\S]*\ndemo\s+nginx-ssh-deployment/);
@@ -180,6 +186,37 @@ test('deleting a namespace empties it, then removes it (kubectl waits for it)', 
   await ok(t, ['create', 'configmap', 'x', '-n', 'gone', '--from-literal=a=1']);
   t.regex(await ok(t, ['delete', 'namespace', 'gone', '--timeout=30s']), /namespace "gone" deleted/);
   t.regex((await kubectl(['get', 'namespace', 'gone'])).stderr, /NotFound|not found/);
+});
+
+test('the worked example runs: the controllers and scheduler on the leader roll it out over hollow nodes, replicas on different nodes', async (t) => {
+  const k = parseYaml(readFileSync(cluster!.ready.kubeconfig, 'utf8')) as J;
+  const b64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
+  const fleet = await startHollowNodes(3, {
+    api: { baseUrl: k.clusters[0].cluster.server, caPem: b64(k.clusters[0].cluster['certificate-authority-data']), certPem: b64(k.users[0].user['client-certificate-data']), keyPem: b64(k.users[0].user['client-key-data']) },
+    cpu: '4', memory: '8Gi', pods: 110, heartbeatSeconds: 2, namePrefix: 'hollow-',
+  });
+  try {
+    await ok(t, ['create', 'namespace', 'shop']);
+    await ok(t, ['apply', '-n', 'shop', '-f', EXAMPLE.pathname]);
+    t.regex(await ok(t, ['rollout', 'status', '-n', 'shop', 'deployment/nginx-ssh-deployment', '--timeout=60s']), /successfully rolled out/);
+    const pods = JSON.parse(await ok(t, ['get', 'pods', '-n', 'shop', '-l', 'app=nginx-ssh', '-o', 'json'])).items as J[];
+    t.is(pods.length, 2);
+    t.true(pods.every((p) => p.status.phase === 'Running' && p.status.podIP));
+    t.not(pods[0].spec.nodeName, pods[1].spec.nodeName, 'preferred anti-affinity spreads the replicas over nodes');
+    t.regex(await ok(t, ['get', 'deploy', '-n', 'shop']), /nginx-ssh-deployment\s+2\/2\s+2\s+2/);
+    // A new image rolls out; undo brings the old one back.
+    await ok(t, ['set', 'image', '-n', 'shop', 'deployment/nginx-ssh-deployment', 'nginx=nginx:1.27']);
+    t.regex(await ok(t, ['rollout', 'status', '-n', 'shop', 'deployment/nginx-ssh-deployment', '--timeout=60s']), /successfully rolled out/);
+    await ok(t, ['rollout', 'undo', '-n', 'shop', 'deployment/nginx-ssh-deployment']);
+    t.regex(await ok(t, ['rollout', 'status', '-n', 'shop', 'deployment/nginx-ssh-deployment', '--timeout=60s']), /successfully rolled out/);
+    const images = JSON.parse(await ok(t, ['get', 'deploy', '-n', 'shop', 'nginx-ssh-deployment', '-o', 'json'])).spec.template.spec.containers.map((c: J) => c.image);
+    t.deepEqual(images, ['nginx', 'busybox']);
+    await ok(t, ['scale', '-n', 'shop', 'deployment/nginx-ssh-deployment', '--replicas=3']);
+    t.regex(await ok(t, ['rollout', 'status', '-n', 'shop', 'deployment/nginx-ssh-deployment', '--timeout=60s']), /successfully rolled out/);
+    t.regex(await ok(t, ['delete', 'namespace', 'shop', '--timeout=60s']), /deleted/);
+  } finally {
+    await fleet.close();
+  }
 });
 
 test('the API on a follower master: writes and reads go through the same store', async (t) => {
