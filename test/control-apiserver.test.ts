@@ -635,7 +635,10 @@ test('limits: requests in flight per pool; past one, 429 with Retry-After, and a
   const url = `http://127.0.0.1:${api.port}/api/v1/namespaces/default/configmaps?watch=1`;
   const acs = [new AbortController(), new AbortController()];
   try {
-    for (const ac of acs) t.is((await fetch(url, { headers: auth, signal: ac.signal })).status, 200);
+    // Held: fetch cancels the body of a response that is garbage collected, which would free its slot.
+    const held: Response[] = [];
+    for (const ac of acs) held.push(await fetch(url, { headers: auth, signal: ac.signal }));
+    t.deepEqual(held.map((r) => r.status), [200, 200]);
     const third = await fetch(url, { headers: auth });
     t.is(third.status, 429);
     t.is(third.headers.get('retry-after'), '1');
@@ -652,6 +655,7 @@ test('limits: requests in flight per pool; past one, 429 with Retry-After, and a
       if (status !== 200) await r.body?.cancel();
     }
     t.is(status, 200, 'a freed slot serves again');
+    t.is(held.length, 2);
   } finally {
     for (const ac of acs) ac.abort();
     await api.close();

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { isStoreError } from '../../store/index.js';
 import { assert } from '../../util/assert.js';
-import { apiVersionOf, type ResourceInfo } from '../registry/resources.js';
+import { apiVersionOf, lookupResource, type ResourceInfo } from '../registry/resources.js';
 import { strategyFor } from '../registry/strategy.js';
 import { validateMeta, validateMetaUpdate } from '../registry/meta.js';
 import { errorBody, type FieldError } from '../registry/validation/index.js';
@@ -380,6 +380,28 @@ export class Rest {
     return (obj.metadata.deletionGracePeriodSeconds ?? 0) > 0;
   }
 
+  // ------------------------------------------------------------------ binding
+
+  /**
+   * The pods/binding subresource: assigns a pod to a node, once — refused
+   * (409) when it already has one or is being deleted — and marks it
+   * PodScheduled. The API's POST .../binding and the scheduler both bind here.
+   */
+  async bind(namespace: string, name: string, node: string, w: WriteOptions): Promise<KubeObject> {
+    const r = lookupPods();
+    return this.modify({ r, namespace, name, subresource: 'all' }, w, (pod) => {
+      if (pod.metadata.deletionTimestamp) throw conflict({ group: '', resource: 'pods/binding' }, name, `pod ${name} is being deleted, cannot be assigned to a host`);
+      const spec = isObject(pod.spec) ? pod.spec : (pod.spec = {});
+      if (spec.nodeName) throw conflict({ group: '', resource: 'pods/binding' }, name, `pod ${name} is already assigned to node "${String(spec.nodeName)}"`);
+      spec.nodeName = node;
+      const status = isObject(pod.status) ? pod.status : (pod.status = {});
+      const conds = Array.isArray(status.conditions) ? status.conditions.filter((x: { type?: string }) => x?.type !== 'PodScheduled') : [];
+      conds.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: timestamp(this.o.now()) });
+      status.conditions = conds;
+      return pod;
+    });
+  }
+
   // ------------------------------------------------------------------ delete
 
   async delete(t: Target, opts: DeleteOptions, w: WriteOptions): Promise<DeleteResult> {
@@ -470,6 +492,12 @@ export class Rest {
 function hasPendingFinalizers(obj: KubeObject): boolean {
   if ((obj.metadata.finalizers?.length ?? 0) > 0) return true;
   return obj.kind === 'Namespace' && Array.isArray(obj.spec?.finalizers) && obj.spec.finalizers.length > 0;
+}
+
+function lookupPods(): ResourceInfo {
+  const r = lookupResource('', 'v1', 'pods');
+  assert(r !== undefined, 'pods are served');
+  return r;
 }
 
 function toCause(e: FieldError): InvalidCause {

@@ -441,17 +441,7 @@ export class ApiServer {
     const target = isObject(body.target) ? body.target : {};
     const node = typeof target.name === 'string' ? target.name : '';
     if (!node) throw new ApiError('Invalid', `Binding.core "${info.name}" is invalid: target.name: Required value`, { causes: [{ reason: 'FieldValueRequired', message: 'Required value', field: 'target.name' }] });
-    await this.rest.modify({ r: info.resource, namespace: info.namespace, name: info.name, subresource: 'all' }, w, (pod) => {
-      if (pod.metadata.deletionTimestamp) throw new ApiError('Conflict', `Operation cannot be fulfilled on pods/binding "${info.name}": pod ${info.name} is being deleted, cannot be assigned to a host`);
-      const spec = isObject(pod.spec) ? pod.spec : (pod.spec = {});
-      if (spec.nodeName) throw new ApiError('Conflict', `Operation cannot be fulfilled on pods/binding "${info.name}": pod ${info.name} is already assigned to node "${String(spec.nodeName)}"`);
-      spec.nodeName = node;
-      const status = isObject(pod.status) ? pod.status : (pod.status = {});
-      const conds = Array.isArray(status.conditions) ? status.conditions.filter((x: { type?: string }) => x.type !== 'PodScheduled') : [];
-      conds.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') });
-      status.conditions = conds;
-      return pod;
-    });
+    await this.rest.bind(info.namespace, info.name, node, w);
     this.send(c, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
   }
 

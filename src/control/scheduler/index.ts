@@ -3,7 +3,7 @@
  * profile of plugins, FitError wording) over an incremental in-memory cache,
  * run as a control loop of the Raft leader (`Scheduler`).
  */
-export { Scheduler, SchedulingLoop, bindChange, unschedulableChange, MAX_BINDS_IN_FLIGHT, type SchedulerOptions, type BindFn, type ReportFn } from './scheduler.js';
+export { Scheduler, SchedulingLoop, unschedulableChange, MAX_BINDS_IN_FLIGHT, type SchedulerOptions, type BindFn, type ReportFn } from './scheduler.js';
 export { Framework, defaultProfile, numFeasibleNodesToFind, runFilters, type FrameworkOptions, type ScheduleResult } from './framework.js';
 export { SchedulerCache, HARD_POD_AFFINITY_WEIGHT } from './cache.js';
 export { SchedulingQueue, backoffMs, INITIAL_BACKOFF_MS, MAX_BACKOFF_MS, UNSCHEDULABLE_FLUSH_MS } from './queue.js';

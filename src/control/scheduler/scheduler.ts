@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { KubeObject } from '../apiserver/index.js';
-import { ApiError, isApiError } from '../apiserver/index.js';
+import { isApiError } from '../apiserver/index.js';
 import { RESOURCES } from '../registry/index.js';
 import type { Controller, ControllerContext } from '../controllers/manager.js';
 import { aborted, onStop } from '../controllers/manager.js';
@@ -152,18 +152,6 @@ export class SchedulingLoop {
   }
 }
 
-/** The change a pods/binding makes (as the API server's `bind`): refuses a pod already assigned or being deleted. */
-export function bindChange(name: string, node: string, now: Date): (pod: KubeObject) => KubeObject {
-  return (pod) => {
-    if (pod.metadata.deletionTimestamp) throw new ApiError('Conflict', `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is being deleted, cannot be assigned to a host`);
-    const spec = pod.spec && typeof pod.spec === 'object' ? pod.spec : (pod.spec = {});
-    if (spec.nodeName) throw new ApiError('Conflict', `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${String(spec.nodeName)}"`);
-    spec.nodeName = node;
-    setPodScheduled(pod, { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: rfc3339(now) });
-    return pod;
-  };
-}
-
 function rfc3339(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
@@ -199,7 +187,7 @@ export class Scheduler implements Controller {
   async run(ctx: ControllerContext): Promise<void> {
     const w = { dryRun: false };
     const bind: BindFn = (pod, node) =>
-      ctx.rest.modify({ r: PODS, namespace: pod.namespace, name: pod.name, subresource: 'all' }, w, bindChange(pod.name, node, new Date())).then(() => undefined);
+      ctx.rest.bind(pod.namespace, pod.name, node, w).then(() => undefined);
     const report: ReportFn = (pod, message) =>
       ctx.rest.modify({ r: PODS, namespace: pod.namespace, name: pod.name, subresource: 'status' }, w, unschedulableChange(message, new Date())).then(
         () => undefined,
