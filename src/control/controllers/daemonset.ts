@@ -12,10 +12,10 @@
 import type { KubeObject } from '../apiserver/index.js';
 import { isApiError, objectKey } from '../apiserver/index.js';
 import { RESOURCES } from '../registry/index.js';
-import { type Controller, type ControllerContext, aborted, onStop } from './manager.js';
+import type { Controller, ControllerContext } from './manager.js';
 import { tolerates } from './node-lifecycle.js';
 import { templateHash } from './statefulset.js';
-import { WorkQueue, runWorkers } from './workqueue.js';
+import { controllerUid, runOwnerLoop } from './owner-loop.js';
 
 const SETS = RESOURCES.find((r) => r.resource === 'daemonsets')!;
 const PODS = RESOURCES.find((r) => r.resource === 'pods')!;
@@ -39,9 +39,6 @@ const DAEMON_TOLERATIONS: Json[] = [
   { key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' },
 ];
 
-function controllerUid(p: KubeObject): string | undefined {
-  return (p.metadata.ownerReferences ?? []).find((o) => o.controller)?.uid;
-}
 
 function available(p: KubeObject): boolean {
   return p.status?.phase === 'Running' && (p.status?.conditions ?? []).some((c: Json) => c.type === 'Ready' && c.status === 'True');
@@ -99,38 +96,16 @@ export class DaemonSetController implements Controller {
   private readonly expectations = new Map<string, { names: Set<string>; atMs: number }>();
 
   async run(ctx: ControllerContext): Promise<void> {
-    const sets = ctx.informer(SETS);
-    const pods = ctx.informer(PODS);
-    const nodes = ctx.informer(NODES);
-    const queue = new WorkQueue();
-    const uidToKey = new Map<string, string>();
-    const all = () => {
-      for (const s of sets.all()) queue.add(`${s.metadata.namespace}/${s.metadata.name}`);
-    };
-    sets.onChange((t, s) => {
-      const key = `${s.metadata.namespace}/${s.metadata.name}`;
-      if (t === 'DELETED') uidToKey.delete(s.metadata.uid!);
-      else uidToKey.set(s.metadata.uid!, key);
-      queue.add(key);
+    await runOwnerLoop(ctx, {
+      owners: ctx.informer(SETS),
+      pods: ctx.informer(PODS), alsoWatch: [ctx.informer(NODES)],
+      resyncMs: DAEMONSET_RESYNC_MS,
+      workers: WORKERS,
+      reconcile: (key) => this.reconcile(ctx, key),
+      what: 'daemonset',
     });
-    pods.onChange((_t, p) => {
-      const key = uidToKey.get(controllerUid(p) ?? '');
-      if (key) queue.add(key);
-    });
-    // Any node change may change eligibility for every set.
-    nodes.onChange(() => all());
-    const timer = setInterval(all, DAEMONSET_RESYNC_MS);
-    onStop(ctx.stopped, () => {
-      clearInterval(timer);
-      queue.shutDown();
-    });
-    // Deciding from informers that have not loaded would create every pod again (after a leader change).
-    await Promise.all([sets.loaded, pods.loaded, nodes.loaded]);
-    await Promise.all([
-      runWorkers(queue, WORKERS, (key) => this.reconcile(ctx, key), (key, e) => ctx.logger.warn({ err: e, daemonset: key }, 'daemonset sync failed; retrying')),
-      aborted(ctx.stopped),
-    ]);
   }
+
 
   private async reconcile(ctx: ControllerContext, key: string): Promise<void> {
     const [namespace, name] = key.split('/') as [string, string];

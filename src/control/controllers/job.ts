@@ -13,8 +13,8 @@
 import type { KubeObject } from '../apiserver/index.js';
 import { isApiError, objectKey } from '../apiserver/index.js';
 import { RESOURCES } from '../registry/index.js';
-import { type Controller, type ControllerContext, aborted, onStop } from './manager.js';
-import { WorkQueue, runWorkers } from './workqueue.js';
+import type { Controller, ControllerContext } from './manager.js';
+import { controllerUid, runOwnerLoop } from './owner-loop.js';
 
 const JOBS = RESOURCES.find((r) => r.resource === 'jobs')!;
 const PODS = RESOURCES.find((r) => r.resource === 'pods')!;
@@ -30,9 +30,6 @@ function now(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-function controllerUid(p: KubeObject): string | undefined {
-  return (p.metadata.ownerReferences ?? []).find((o) => o.controller)?.uid;
-}
 
 function isTerminal(p: KubeObject): boolean {
   return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
@@ -65,34 +62,16 @@ export class JobController implements Controller {
   private readonly expectations = new Map<string, Expectations>();
 
   async run(ctx: ControllerContext): Promise<void> {
-    const jobs = ctx.informer(JOBS);
-    const pods = ctx.informer(PODS);
-    const queue = new WorkQueue();
-    const uidToKey = new Map<string, string>();
-    jobs.onChange((t, j) => {
-      const key = `${j.metadata.namespace}/${j.metadata.name}`;
-      if (t === 'DELETED') uidToKey.delete(j.metadata.uid!);
-      else uidToKey.set(j.metadata.uid!, key);
-      queue.add(key);
+    await runOwnerLoop(ctx, {
+      owners: ctx.informer(JOBS),
+      pods: ctx.informer(PODS),
+      resyncMs: JOB_RESYNC_MS,
+      workers: WORKERS,
+      reconcile: (key) => this.reconcile(ctx, key),
+      what: 'job',
     });
-    pods.onChange((_t, p) => {
-      const key = uidToKey.get(controllerUid(p) ?? '');
-      if (key) queue.add(key);
-    });
-    const timer = setInterval(() => {
-      for (const j of jobs.all()) queue.add(`${j.metadata.namespace}/${j.metadata.name}`);
-    }, JOB_RESYNC_MS);
-    onStop(ctx.stopped, () => {
-      clearInterval(timer);
-      queue.shutDown();
-    });
-    // Deciding from informers that have not loaded would create every pod again (after a leader change).
-    await Promise.all([jobs.loaded, pods.loaded]);
-    await Promise.all([
-      runWorkers(queue, WORKERS, (key) => this.reconcile(ctx, key), (key, e) => ctx.logger.warn({ err: e, job: key }, 'job sync failed; retrying')),
-      aborted(ctx.stopped),
-    ]);
   }
+
 
   private async reconcile(ctx: ControllerContext, key: string): Promise<void> {
     const [namespace, name] = key.split('/') as [string, string];

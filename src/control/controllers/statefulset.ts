@@ -12,8 +12,8 @@ import { createHash } from 'node:crypto';
 import type { KubeObject } from '../apiserver/index.js';
 import { isApiError, objectKey } from '../apiserver/index.js';
 import { RESOURCES } from '../registry/index.js';
-import { type Controller, type ControllerContext, aborted, onStop } from './manager.js';
-import { WorkQueue, runWorkers } from './workqueue.js';
+import type { Controller, ControllerContext } from './manager.js';
+import { controllerUid, runOwnerLoop } from './owner-loop.js';
 
 const SETS = RESOURCES.find((r) => r.resource === 'statefulsets')!;
 const PODS = RESOURCES.find((r) => r.resource === 'pods')!;
@@ -49,9 +49,6 @@ function runningReady(p: KubeObject): boolean {
   return p.status?.phase === 'Running' && (p.status?.conditions ?? []).some((c: Json) => c.type === 'Ready' && c.status === 'True');
 }
 
-function controllerUid(p: KubeObject): string | undefined {
-  return (p.metadata.ownerReferences ?? []).find((o) => o.controller)?.uid;
-}
 
 interface Plan {
   create: number[];
@@ -64,35 +61,16 @@ export class StatefulSetController implements Controller {
   private readonly expectations = new Map<string, { names: Set<string>; atMs: number }>();
 
   async run(ctx: ControllerContext): Promise<void> {
-    const sets = ctx.informer(SETS);
-    const pods = ctx.informer(PODS);
-    ctx.informer(REVISIONS);
-    const queue = new WorkQueue();
-    const uidToKey = new Map<string, string>();
-    sets.onChange((t, s) => {
-      const key = `${s.metadata.namespace}/${s.metadata.name}`;
-      if (t === 'DELETED') uidToKey.delete(s.metadata.uid!);
-      else uidToKey.set(s.metadata.uid!, key);
-      queue.add(key);
+    await runOwnerLoop(ctx, {
+      owners: ctx.informer(SETS),
+      pods: ctx.informer(PODS), alsoWatch: [ctx.informer(REVISIONS)],
+      resyncMs: STATEFULSET_RESYNC_MS,
+      workers: WORKERS,
+      reconcile: (key) => this.reconcile(ctx, key),
+      what: 'statefulset',
     });
-    pods.onChange((_t, p) => {
-      const key = uidToKey.get(controllerUid(p) ?? '');
-      if (key) queue.add(key);
-    });
-    const timer = setInterval(() => {
-      for (const s of sets.all()) queue.add(`${s.metadata.namespace}/${s.metadata.name}`);
-    }, STATEFULSET_RESYNC_MS);
-    onStop(ctx.stopped, () => {
-      clearInterval(timer);
-      queue.shutDown();
-    });
-    // Deciding from informers that have not loaded would create every pod again (after a leader change).
-    await Promise.all([sets.loaded, pods.loaded]);
-    await Promise.all([
-      runWorkers(queue, WORKERS, (key) => this.reconcile(ctx, key), (key, e) => ctx.logger.warn({ err: e, statefulset: key }, 'statefulset sync failed; retrying')),
-      aborted(ctx.stopped),
-    ]);
   }
+
 
   private async reconcile(ctx: ControllerContext, key: string): Promise<void> {
     const [namespace, name] = key.split('/') as [string, string];
