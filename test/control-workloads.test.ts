@@ -42,6 +42,14 @@ test('node failure: Unknown, tainted, pods evicted after their toleration, repli
     // The evicted pods stay Terminating on the dead node (its kubelet would finish them), as upstream.
     const evicted = (await c.call('GET', '/api/v1/namespaces/default/pods?labelSelector=app%3Dweb')).body.items.filter((p: J) => p.spec.nodeName === victim);
     t.true(evicted.every((p: J) => p.metadata.deletionTimestamp), 'the pods on the dead node were evicted');
+    // What kubectl describe would list: the loops' events.
+    await c.eventually('events', async () => {
+      const reasons = new Set((await c.call('GET', '/api/v1/events')).body.items.map((e: J) => e.reason));
+      return ['Scheduled', 'SuccessfulCreate', 'ScalingReplicaSet', 'NodeNotReady', 'TaintManagerEviction'].every((r) => reasons.has(r));
+    });
+    const scheduled = (await c.call('GET', '/api/v1/events')).body.items.find((e: J) => e.reason === 'Scheduled');
+    t.like(scheduled, { type: 'Normal', involvedObject: { kind: 'Pod', namespace: 'default' }, source: { component: 'default-scheduler' } });
+    t.regex(scheduled.message, /^Successfully assigned default\/web-[a-z0-9-]+ to h-\d$/);
   } finally {
     await fleet.close();
     await c.close();

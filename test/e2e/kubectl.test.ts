@@ -204,6 +204,9 @@ test('the worked example runs: the controllers and scheduler on the leader roll 
     t.true(pods.every((p) => p.status.phase === 'Running' && p.status.podIP));
     t.not(pods[0].spec.nodeName, pods[1].spec.nodeName, 'preferred anti-affinity spreads the replicas over nodes');
     t.regex(await ok(t, ['get', 'deploy', '-n', 'shop']), /nginx-ssh-deployment\s+2\/2\s+2\s+2/);
+    // The loops' events, as describe shows them.
+    t.regex(await ok(t, ['describe', 'pod', '-n', 'shop', pods[0].metadata.name]), /Normal\s+Scheduled\s+.*default-scheduler\s+Successfully assigned shop\//);
+    t.regex(await ok(t, ['describe', 'deploy', '-n', 'shop', 'nginx-ssh-deployment']), /Normal\s+ScalingReplicaSet\s+.*deployment-controller\s+Scaled up replica set nginx-ssh-deployment-[a-z0-9]+ from 0 to 2/);
     // A new image rolls out; undo brings the old one back.
     await ok(t, ['set', 'image', '-n', 'shop', 'deployment/nginx-ssh-deployment', 'nginx=nginx:1.27']);
     t.regex(await ok(t, ['rollout', 'status', '-n', 'shop', 'deployment/nginx-ssh-deployment', '--timeout=60s']), /successfully rolled out/);

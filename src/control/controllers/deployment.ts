@@ -279,6 +279,7 @@ class DeploymentSync {
       const created = await this.ctx.rest.create({ r: REPLICASETS, namespace: this.ns }, structuredClone(rs), { dryRun: false });
       this.writtenRsRevision = Math.max(this.writtenRsRevision, Number(created.metadata.resourceVersion));
       this.ctx.logger.info({ deployment: this.key, replicaSet: rs.metadata.name, replicas: rs.spec.replicas }, 'created new replica set');
+      if (u.specReplicas(created) > 0) this.ctx.recorder('deployment-controller').event(d, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${created.metadata.name} from 0 to ${u.specReplicas(created)}`);
       return { created: structuredClone(created) as KubeObject, alreadyExisted: false };
     } catch (e) {
       if (isApiError(e) && e.reason === 'AlreadyExists') {
@@ -309,7 +310,10 @@ class DeploymentSync {
     const from = u.specReplicas(rs);
     rs.spec.replicas = size;
     await this.updateRS(rs);
-    if (sizeChanged) this.ctx.logger.info({ deployment: this.key, replicaSet: rs.metadata.name, from, to: size }, 'scaled replica set');
+    if (sizeChanged) {
+      this.ctx.logger.info({ deployment: this.key, replicaSet: rs.metadata.name, from, to: size }, 'scaled replica set');
+      this.ctx.recorder('deployment-controller').event(d, 'Normal', 'ScalingReplicaSet', `Scaled ${size > from ? 'up' : 'down'} replica set ${rs.metadata.name} from ${from} to ${size}`);
+    }
     return sizeChanged;
   }
 

@@ -132,6 +132,7 @@ export class JobController implements Controller {
     for (let i = 0; i < n; i++) {
       const created = await ctx.rest.create({ r: PODS, namespace: ns }, this.podFor(job), { dryRun: false });
       e.created.add(created.metadata.name!);
+      ctx.recorder('job-controller').event(job, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name}`);
     }
   }
 
@@ -164,6 +165,7 @@ export class JobController implements Controller {
     const next: Json = { ...cur, startTime: cur.startTime ?? (job.spec?.suspend ? undefined : now()) };
     for (const [k, v] of Object.entries(counts)) if (v > 0 || cur[k] !== undefined) next[k] = v;
     if (outcome) {
+      ctx.recorder('job-controller').event(job, outcome === 'Complete' ? 'Normal' : 'Warning', outcome === 'Complete' ? 'Completed' : 'BackoffLimitExceeded', outcome === 'Complete' ? 'Job completed' : 'Job has reached the specified backoff limit');
       const t = now();
       const cond = outcome === 'Complete'
         ? { type: 'Complete', status: 'True', lastProbeTime: t, lastTransitionTime: t }

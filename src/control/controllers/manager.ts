@@ -14,6 +14,7 @@ import type { RangeRequest, RangeResponse, TxnRequest, TxnResponse, WatchRequest
 import { ObjectStore, ResourceCache, Rest } from '../apiserver/index.js';
 import type { KvBackend } from '../apiserver/index.js';
 import type { ResourceInfo } from '../registry/index.js';
+import { EventRecorder } from './events.js';
 
 /** What the manager needs of the store member it runs on (StoreServer provides it). */
 export interface LeaderStore extends KvBackend {
@@ -32,6 +33,8 @@ export interface ControllerContext {
   readonly logger: Logger;
   /** Aborted when the leadership ends. */
   readonly stopped: AbortSignal;
+  /** The event recorder of a component (`kubectl describe` shows its events). */
+  recorder(component: string): EventRecorder;
 }
 
 export interface Controller {
@@ -77,6 +80,7 @@ export class ControllerManager {
     // Every controller and informer listens for the end of the leadership.
     setMaxListeners(1000, abort.signal);
     const informers = new Map<string, ResourceCache>();
+    const recorders = new Map<string, EventRecorder>();
     const local = new ObjectStore(this.store);
     const fenced: KvBackend = {
       range: (r: RangeRequest): Promise<RangeResponse> => this.store.range(r),
@@ -94,7 +98,15 @@ export class ControllerManager {
       },
       logger: this.logger,
       stopped: abort.signal,
+      recorder: (component) => {
+        let r = recorders.get(component);
+        if (!r) recorders.set(component, (r = new EventRecorder(ctx.rest, component, this.logger)));
+        return r;
+      },
     };
+    abort.signal.addEventListener('abort', () => {
+      for (const r of recorders.values()) r.close();
+    }, { once: true });
     this.leaderships++;
     this.logger.info({ term }, 'leader: starting the control loops');
     const done = Promise.all(

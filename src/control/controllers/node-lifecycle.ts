@@ -120,6 +120,8 @@ export class NodeLifecycleController implements Controller {
       return { ...cur, status: { ...cur.status, conditions: [...byType.values()] } };
     });
     ctx.logger.info({ node: name }, 'node stopped posting status: Unknown');
+    const node = ctx.informer(NODES).get(objectKey(NODES, '', name));
+    if (node) ctx.recorder('node-controller').event(node, 'Normal', 'NodeNotReady', `Node ${name} status is now: NodeNotReady`);
   }
 
   /** Exactly `want` among our two NoExecute taints (others untouched). */
@@ -158,6 +160,7 @@ export class NodeLifecycleController implements Controller {
   private async deletePod(ctx: ControllerContext, pod: KubeObject): Promise<void> {
     try {
       await ctx.rest.delete({ r: PODS, namespace: pod.metadata.namespace!, name: pod.metadata.name! }, { preconditions: { uid: pod.metadata.uid } }, { dryRun: false });
+      ctx.recorder('taint-eviction-controller').event(pod, 'Normal', 'TaintManagerEviction', `Marking for deletion Pod ${pod.metadata.namespace}/${pod.metadata.name}`);
       ctx.logger.info({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, node: pod.spec.nodeName }, 'evicted (NoExecute taint)');
     } catch (e) {
       if (!(isApiError(e) && (e.reason === 'NotFound' || e.reason === 'Conflict'))) throw e;

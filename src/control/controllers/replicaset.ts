@@ -242,6 +242,7 @@ export class ReplicaSetController implements Controller {
       try {
         const created = await ctx.rest.create({ r: PODS, namespace: ns }, pod, { dryRun: false });
         revision = Math.max(revision, Number(created.metadata.resourceVersion ?? 0));
+        ctx.recorder(`${this.name}-controller`).event(owner, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name}`);
       } catch (e) {
         if (!isNamespaceTerminating(e)) throw e; // the namespace is going: nothing to replace
       }
@@ -260,6 +261,7 @@ export class ReplicaSetController implements Controller {
       victims.map(async (p) => {
         try {
           await ctx.rest.delete({ r: PODS, namespace: ns, name: p.metadata.name! }, { preconditions: { uid: p.metadata.uid } }, { dryRun: false });
+          ctx.recorder(`${this.name}-controller`).event(owner, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata.name}`);
         } catch (e) {
           this.expectations.deletionFailed(key, objectKey(PODS, ns, p.metadata.name!));
           if (!(isApiError(e) && (e.reason === 'NotFound' || e.reason === 'Conflict'))) errors.push(e);

@@ -186,11 +186,12 @@ export class Scheduler implements Controller {
 
   async run(ctx: ControllerContext): Promise<void> {
     const w = { dryRun: false };
+    const events = ctx.recorder('default-scheduler');
     const bind: BindFn = (pod, node) =>
-      ctx.rest.bind(pod.namespace, pod.name, node, w).then(() => undefined);
+      ctx.rest.bind(pod.namespace, pod.name, node, w).then((bound) => events.event(bound, 'Normal', 'Scheduled', `Successfully assigned ${pod.namespace}/${pod.name} to ${node}`));
     const report: ReportFn = (pod, message) =>
       ctx.rest.modify({ r: PODS, namespace: pod.namespace, name: pod.name, subresource: 'status' }, w, unschedulableChange(message, new Date())).then(
-        () => undefined,
+        (p) => events.event(p, 'Warning', 'FailedScheduling', message),
         (e: unknown) => {
           if (!(isApiError(e) && e.reason === 'NotFound')) throw e;
         },
