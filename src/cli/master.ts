@@ -43,6 +43,8 @@ Kubernetes API (served only with --listen-api-url):
   --tls-cert-file, --tls-private-key-file   the API's serving certificate instead (PEM)
   --client-ca-file               CA whose client certificates are accepted (CN = user, O = groups)
   --token-auth-file              bearer tokens: CSV lines token,user,uid,"group1,group2"
+  --advertise-address            the IP other hosts and Pods reach this API at (default: the listen IP,
+                                 or this host's first non-loopback IPv4 when listening on all of them)
   --event-ttl                    how long Events live after their last write: 1h, 30m, 90s (default 1h)
   --insecure-http                serve plain HTTP and let anonymous requests in: for tests only`;
 
@@ -84,6 +86,7 @@ export function parseMasterArgs(argv: string[]): Omit<MasterOptions, 'logger'> &
       'token-auth-file': str,
       'insecure-http': { type: 'boolean', default: false },
       'event-ttl': { type: 'string', default: '1h' },
+      'advertise-address': str,
     },
   });
   const api = parseApiFlags(v);
@@ -155,6 +158,7 @@ export interface ApiFlags {
   clientCaFile?: string;
   tokenFile?: string;
   eventTtlSeconds: number;
+  advertiseAddress?: string;
 }
 
 /** A Go-style duration of hours, minutes and seconds ("1h", "1h30m", "90s") in whole seconds. */
@@ -186,6 +190,11 @@ function parseApiFlags(v: Record<string, string | boolean | undefined>): ApiFlag
   if (keyFile) out.keyFile = keyFile;
   if (v['client-ca-file']) out.clientCaFile = v['client-ca-file'] as string;
   if (v['token-auth-file']) out.tokenFile = v['token-auth-file'] as string;
+  if (v['advertise-address']) {
+    const ip = v['advertise-address'] as string;
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) throw new UsageError(`--advertise-address: an IPv4 address, got ${JSON.stringify(ip)}`);
+    out.advertiseAddress = ip;
+  }
   return out;
 }
 
@@ -279,7 +288,15 @@ async function startApi(f: ApiFlags, master: Master, logger: pino.Logger): Promi
     logger,
     metrics: master.metrics,
     eventTtlSeconds: f.eventTtlSeconds,
+    advertise: { ip: f.advertiseAddress ?? advertisedIp(host), port },
   });
   await api.start();
   return api;
+}
+
+/** The listen IP, or this host's first non-loopback IPv4 when it listens on all of them. */
+function advertisedIp(host: string): string {
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(host) && host !== '0.0.0.0') return host;
+  for (const addrs of Object.values(networkInterfaces())) for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return '127.0.0.1';
 }

@@ -2,7 +2,7 @@
  * skiff's Kubernetes API server: REST over the replicated store, discovery,
  * watch, patch, authentication. `ApiServer` is one master's server.
  */
-export { ApiServer, API_SERVER_DEFAULTS, MAX_REQUEST_BODY_BYTES, KUBERNETES_VERSION, type ApiServerOptions } from './server.js';
+export { ApiServer, IDENTITY_LABEL, IDENTITY_LEASE_SECONDS, API_SERVER_DEFAULTS, MAX_REQUEST_BODY_BYTES, KUBERNETES_VERSION, type ApiServerOptions } from './server.js';
 export { ApiError, isApiError, type Status, type StatusReason } from './errors.js';
 export { type KubeObject, type KvBackend, type ObjectMeta, ObjectStore } from './object-store.js';
 export { loadTokenFile, parseTokenFile, type UserInfo } from './auth.js';

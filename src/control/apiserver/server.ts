@@ -7,6 +7,7 @@
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { stringify as toYaml } from 'yaml';
@@ -35,6 +36,9 @@ export const MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024;
 export const WATCH_TIMEOUT_SECONDS_DEFAULT = 1800;
 /** Longest timeoutSeconds honoured for a watch. */
 export const WATCH_TIMEOUT_SECONDS_MAX = 3600;
+/** The identity Lease of an API server: its label, validity and renewal period. */
+export const IDENTITY_LABEL = 'apiserver.kubernetes.io/identity';
+export const IDENTITY_LEASE_SECONDS = 30;
 /** Pause between attempts to create the system namespaces while the store has no leader. */
 const BOOTSTRAP_RETRY_MS = 500;
 /** The Kubernetes version we speak (kubectl warns beyond one minor version of skew). */
@@ -59,6 +63,15 @@ export interface ApiServerOptions {
   watchCache?: boolean;
   /** Where the API's metrics go (the master's /metrics); none when absent. */
   metrics?: Registry;
+  /**
+   * The address clients (and Pods, through the `kubernetes` Service) reach
+   * this API server at; published as an identity Lease in kube-system, from
+   * which the leader keeps the Service's Endpoints (port 0: the port it
+   * listens on). None: not published.
+   */
+  advertise?: { ip: string; port: number };
+  /** Validity of the identity Lease (renewed three times within it; default IDENTITY_LEASE_SECONDS). */
+  identityLeaseSeconds?: number;
   /** How long Events live after their last write (default one hour). */
   eventTtlSeconds?: number;
   /** Requests in flight per pool (defaults: INFLIGHT_LIMITS_DEFAULT). */
@@ -131,10 +144,41 @@ export class ApiServer {
         }
       }
       this.bootstrapped = true;
+      if (this.o.advertise) void this.publishIdentity();
     } catch (e) {
       if (!this.server) return;
       this.o.logger.debug({ err: e }, 'system namespaces not created yet; retrying');
       this.bootstrapTimer = setTimeout(() => void this.bootstrap(), BOOTSTRAP_RETRY_MS);
+    }
+  }
+
+  private identityTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Renews this server's identity Lease (upstream's apiserver identity
+   * leases in kube-system: `apiserver-<id>`), holder = its advertised
+   * address; good for identityLeaseSeconds, renewed three times within it.
+   */
+  private async publishIdentity(): Promise<void> {
+    const a = this.o.advertise!;
+    const r = lookupResource('coordination.k8s.io', 'v1', 'leases')!;
+    const holder = `${a.ip}:${a.port || this.port}`;
+    const name = `apiserver-${createHash('sha256').update(holder).digest('hex').slice(0, 16)}`;
+    const seconds = this.o.identityLeaseSeconds ?? IDENTITY_LEASE_SECONDS;
+    const spec = () => ({ holderIdentity: holder, leaseDurationSeconds: seconds, renewTime: new Date().toISOString().replace('Z', '000Z') });
+    try {
+      await this.rest.modify({ r, namespace: 'kube-system', name, subresource: '' }, { dryRun: false }, (cur) => ({ ...cur, spec: spec() }));
+    } catch (e) {
+      if (!(isApiError(e) && e.reason === 'NotFound')) this.o.logger.debug({ err: e }, 'identity lease not renewed');
+      else {
+        await this.rest
+          .create({ r, namespace: 'kube-system' }, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, labels: { [IDENTITY_LABEL]: 'kube-apiserver' } }, spec: spec() }, { dryRun: false })
+          .catch((err: unknown) => this.o.logger.debug({ err }, 'identity lease not created'));
+      }
+    }
+    if (this.server) {
+      this.identityTimer = setTimeout(() => void this.publishIdentity(), (seconds * 1000) / 3);
+      this.identityTimer.unref();
     }
   }
 
@@ -164,6 +208,7 @@ export class ApiServer {
 
   async close(): Promise<void> {
     if (this.bootstrapTimer) clearTimeout(this.bootstrapTimer);
+    if (this.identityTimer) clearTimeout(this.identityTimer);
     this.rest.close();
     for (const w of this.watches) w.close();
     const s = this.server;

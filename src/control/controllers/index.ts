@@ -2,6 +2,7 @@
  * The controllers that run on the Raft leader, and the manager that starts
  * and stops them with the leadership.
  */
+import { ApiEndpointsController } from './api-endpoints.js';
 import { DaemonSetController } from './daemonset.js';
 import { DeploymentController } from './deployment.js';
 import { ReplicaSetController } from './replicaset.js';
@@ -18,7 +19,7 @@ import { StatefulSetController } from './statefulset.js';
 
 export { ControllerManager, type Controller, type ControllerContext, type LeaderStore, LEADERSHIP_POLL_MS } from './manager.js';
 export { WorkQueue, runWorkers, WORKQUEUE_DEFAULTS, type WorkQueueOptions } from './workqueue.js';
-export { DaemonSetController, DeploymentController, ReplicaSetController, EndpointSliceController, EndpointsController, ServiceIpController, SERVICE_IP_DEFAULTS, GarbageCollector, JobController, NamespaceController, NodeLifecycleController, StatefulSetController };
+export { ApiEndpointsController, DaemonSetController, DeploymentController, ReplicaSetController, EndpointSliceController, EndpointsController, ServiceIpController, SERVICE_IP_DEFAULTS, GarbageCollector, JobController, NamespaceController, NodeLifecycleController, StatefulSetController };
 export { NODE_LIFECYCLE_DEFAULTS, type NodeLifecycleOptions } from './node-lifecycle.js';
 
 /** Every loop a master runs while it leads: the scheduler and the controllers. */
@@ -34,6 +35,7 @@ export function defaultControllers(): Controller[] {
     new ServiceIpController(SERVICE_IP_DEFAULTS),
     new EndpointsController(),
     new EndpointSliceController(),
+    new ApiEndpointsController(),
     new NodeLifecycleController(),
     new NamespaceController(),
     new GarbageCollector(),
