@@ -15,11 +15,12 @@ import type { Controller } from './manager.js';
 import { NamespaceController } from './namespace.js';
 import { JobController } from './job.js';
 import { NodeLifecycleController } from './node-lifecycle.js';
+import { PodGcController } from './pod-gc.js';
 import { StatefulSetController } from './statefulset.js';
 
 export { ControllerManager, type Controller, type ControllerContext, type LeaderStore, LEADERSHIP_POLL_MS } from './manager.js';
 export { WorkQueue, runWorkers, WORKQUEUE_DEFAULTS, type WorkQueueOptions } from './workqueue.js';
-export { ApiEndpointsController, DaemonSetController, DeploymentController, ReplicaSetController, EndpointSliceController, EndpointsController, ServiceIpController, SERVICE_IP_DEFAULTS, GarbageCollector, JobController, NamespaceController, NodeLifecycleController, StatefulSetController };
+export { ApiEndpointsController, PodGcController, DaemonSetController, DeploymentController, ReplicaSetController, EndpointSliceController, EndpointsController, ServiceIpController, SERVICE_IP_DEFAULTS, GarbageCollector, JobController, NamespaceController, NodeLifecycleController, StatefulSetController };
 export { NODE_LIFECYCLE_DEFAULTS, type NodeLifecycleOptions } from './node-lifecycle.js';
 
 /** Every loop a master runs while it leads: the scheduler and the controllers. */
@@ -37,6 +38,7 @@ export function defaultControllers(): Controller[] {
     new EndpointSliceController(),
     new ApiEndpointsController(),
     new NodeLifecycleController(),
+    new PodGcController(),
     new NamespaceController(),
     new GarbageCollector(),
   ];
