@@ -6,42 +6,22 @@
  * observed state is checked against maxSurge and maxUnavailable.
  */
 import test from 'ava';
-import pino from 'pino';
-import { ApiServer } from '../src/control/apiserver/index.js';
-import { ControllerManager } from '../src/control/controllers/index.js';
 import { DeploymentController } from '../src/control/controllers/deployment.js';
 import { ReplicaSetController } from '../src/control/controllers/replicaset.js';
 import * as u from '../src/control/controllers/workload-rollout.js';
-import { StoreTestCluster } from './helpers/store-cluster.js';
+import type { StoreTestCluster } from './helpers/store-cluster.js';
+import { type ControlCluster, startControlCluster } from './helpers/control-cluster.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type J = any;
 const auth = { Authorization: 'Bearer t' };
 
-interface Env {
-  cluster: StoreTestCluster;
-  apis: Map<string, ApiServer>;
-  managers: Map<string, ControllerManager>;
-}
+/** The shared in-process control plane (test/helpers/control-cluster.ts), named as this file uses it. */
+type Env = ControlCluster & { cluster: StoreTestCluster };
 
 async function start(): Promise<Env> {
-  const cluster = new StoreTestCluster(['a', 'b', 'c']);
-  await cluster.startAll();
-  await cluster.waitFor(() => cluster.leader() !== undefined, 'a leader');
-  const apis = new Map<string, ApiServer>();
-  const managers = new Map<string, ControllerManager>();
-  for (const [name, store] of cluster.servers) {
-    const api = new ApiServer({
-      kv: store, host: '127.0.0.1', port: 0, tls: null, tokens: new Map([['t', { name: 'admin', uid: '1', groups: [] }]]),
-      allowAnonymous: false, maxBodyBytes: 1 << 20, bookmarkIntervalMs: 60_000, notReady: () => null, logger: pino({ level: 'silent' }),
-    });
-    await api.start();
-    apis.set(name, api);
-    const m = new ControllerManager(store, [new DeploymentController(), new ReplicaSetController('replicasets')], pino({ level: 'silent' }));
-    m.start();
-    managers.set(name, m);
-  }
-  return { cluster, apis, managers };
+  const c = await startControlCluster({ controllers: () => [new DeploymentController(), new ReplicaSetController('replicasets')] });
+  return { ...c, cluster: c.store };
 }
 
 async function stopMember(e: Env, name: string): Promise<void> {
@@ -53,9 +33,7 @@ async function stopMember(e: Env, name: string): Promise<void> {
 }
 
 async function stop(e: Env): Promise<void> {
-  for (const m of e.managers.values()) await m.close();
-  for (const a of e.apis.values()) await a.close();
-  await e.cluster.close();
+  await e.close();
 }
 
 /** A request to the first live member's API server. */

@@ -6,10 +6,7 @@
  * Scheduler binding pods through the leader's fenced writes.
  */
 import test from 'ava';
-import pino from 'pino';
-import { ApiServer } from '../src/control/apiserver/index.js';
 import type { KubeObject } from '../src/control/apiserver/index.js';
-import { ControllerManager } from '../src/control/controllers/index.js';
 import {
   CycleState,
   Framework,
@@ -34,7 +31,8 @@ import {
   type PreScorePlugin,
   type ScorePlugin,
 } from '../src/control/scheduler/index.js';
-import { StoreTestCluster } from './helpers/store-cluster.js';
+import type { StoreTestCluster } from './helpers/store-cluster.js';
+import { type ControlCluster, startControlCluster } from './helpers/control-cluster.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type J = any;
@@ -438,36 +436,16 @@ test('bench body runs and schedules every pod (small)', (t) => {
 
 const auth = { Authorization: 'Bearer t' };
 
-interface Env {
-  cluster: StoreTestCluster;
-  apis: Map<string, ApiServer>;
-  managers: Map<string, ControllerManager>;
-}
+/** The shared in-process control plane (test/helpers/control-cluster.ts), named as this file uses it. */
+type Env = ControlCluster & { cluster: StoreTestCluster };
 
 async function start(): Promise<Env> {
-  const cluster = new StoreTestCluster(['a', 'b', 'c']);
-  await cluster.startAll();
-  await cluster.waitFor(() => cluster.leader() !== undefined, 'a leader');
-  const apis = new Map<string, ApiServer>();
-  const managers = new Map<string, ControllerManager>();
-  for (const [name, store] of cluster.servers) {
-    const api = new ApiServer({
-      kv: store, host: '127.0.0.1', port: 0, tls: null, tokens: new Map([['t', { name: 'admin', uid: '1', groups: [] }]]),
-      allowAnonymous: false, maxBodyBytes: 1 << 20, bookmarkIntervalMs: 60_000, notReady: () => null, logger: pino({ level: 'silent' }),
-    });
-    await api.start();
-    apis.set(name, api);
-    const m = new ControllerManager(store, [new Scheduler()], pino({ level: 'silent' }));
-    m.start();
-    managers.set(name, m);
-  }
-  return { cluster, apis, managers };
+  const c = await startControlCluster({ controllers: () => [new Scheduler()] });
+  return { ...c, cluster: c.store };
 }
 
 async function stop(e: Env): Promise<void> {
-  for (const m of e.managers.values()) await m.close();
-  for (const a of e.apis.values()) await a.close();
-  await e.cluster.close();
+  await e.close();
 }
 
 async function call(e: Env, method: string, path: string, body?: unknown): Promise<{ status: number; body: J }> {
