@@ -9,3 +9,4 @@ export { loadTokenFile, parseTokenFile, type UserInfo } from './auth.js';
 export { Rest, type DeleteOptions, type Selection, EVERYTHING } from './rest.js';
 export { ResourceCache, type CacheEventType, type CacheHandler } from './watch-cache.js';
 export { objectKey } from './object-store.js';
+export { timestamp } from './objects.js';

@@ -302,9 +302,10 @@ export class Rest {
         throw conflict(r, t.name);
       }
       const next = this.prepareForUpdate(t, wanted, cur.obj);
-      if (deepEqual(next, cur.obj) || w.dryRun) {
+      const unchanged = deepEqual(next, cur.obj);
+      if (unchanged || w.dryRun) {
         if (recheck()) continue;
-        return deepEqual(next, cur.obj) ? cur.obj : next;
+        return unchanged ? cur.obj : next;
       }
       const done = await this.writeUpdate(r, key, next, cur);
       if (done) return done;

@@ -13,7 +13,7 @@ import type { KubeObject } from '../apiserver/index.js';
 import { isApiError, objectKey } from '../apiserver/index.js';
 import { RESOURCES } from '../registry/index.js';
 import type { Controller, ControllerContext } from './manager.js';
-import { tolerates } from './node-lifecycle.js';
+import { NodeInfo, PodInfo } from '../scheduler/index.js';
 import { templateHash } from './statefulset.js';
 import { controllerUid, runOwnerLoop } from './owner-loop.js';
 
@@ -52,43 +52,27 @@ export function targetNode(p: KubeObject): string | undefined {
   return undefined;
 }
 
-/** Whether `node` satisfies a node selector requirement (In, NotIn, Exists, DoesNotExist, Gt, Lt). */
-function requirementHolds(value: string | undefined, req: Json): boolean {
-  const values: string[] = req.values ?? [];
-  switch (req.operator) {
-    case 'In':
-      return value !== undefined && values.includes(value);
-    case 'NotIn':
-      return value === undefined || !values.includes(value);
-    case 'Exists':
-      return value !== undefined;
-    case 'DoesNotExist':
-      return value === undefined;
-    case 'Gt':
-      return value !== undefined && Number(value) > Number(values[0]);
-    case 'Lt':
-      return value !== undefined && Number(value) < Number(values[0]);
-    default:
-      return false;
-  }
+/**
+ * Whether a daemon pod from `template` should run on `node`: the scheduler's
+ * own nodeSelector / required node affinity match, and every NoSchedule and
+ * NoExecute taint tolerated (with the daemon tolerations added).
+ */
+export function eligible(template: Json, node: KubeObject): boolean {
+  return eligibleNodes(template, [node]).size === 1;
 }
 
-/** Whether a daemon pod from `template` should run on `node`. */
-export function eligible(template: Json, node: KubeObject): boolean {
-  const labels: Record<string, string> = node.metadata.labels ?? {};
+/** The names of the nodes a daemon pod from `template` should run on (the pod compiled once for all of them). */
+export function eligibleNodes(template: Json, nodes: readonly KubeObject[]): Set<string> {
   const spec = template?.spec ?? {};
-  for (const [k, v] of Object.entries(spec.nodeSelector ?? {})) if (labels[k] !== v) return false;
-  const terms: Json[] = spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
-  if (terms.length > 0) {
-    const ok = terms.some((t) => (t.matchExpressions ?? []).every((r: Json) => requirementHolds(labels[r.key], r)) && (t.matchFields ?? []).every((r: Json) => requirementHolds(r.key === 'metadata.name' ? node.metadata.name : undefined, r)));
-    if (!ok) return false;
-  }
   const tolerations: Json[] = [...(spec.tolerations ?? []), ...DAEMON_TOLERATIONS];
-  for (const taint of node.spec?.taints ?? []) {
-    if (taint.effect !== 'NoSchedule' && taint.effect !== 'NoExecute') continue;
-    if (!tolerations.some((t) => tolerates(t, taint))) return false;
+  const pod = new PodInfo({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'daemon', namespace: 'default' }, spec: { ...spec, tolerations } });
+  const out = new Set<string>();
+  for (const node of nodes) {
+    const info = new NodeInfo(node.metadata.name!);
+    info.setNode(node);
+    if (pod.matchesNodeSelectorAndAffinity(info) && pod.toleratesTaints(info, ['NoSchedule', 'NoExecute']) === null) out.add(node.metadata.name!);
   }
-  return true;
+  return out;
 }
 
 export class DaemonSetController implements Controller {
@@ -114,17 +98,17 @@ export class DaemonSetController implements Controller {
     const owned = ctx.informer(PODS).list(`${PODS.storagePrefix}/${namespace}/`, (p) => controllerUid(p) === set.metadata.uid && !p.metadata.deletionTimestamp, 0).items;
     const nodes = ctx.informer(NODES).all();
     const revision = templateHash(set.spec?.template);
-    if (this.satisfied(key, owned)) await this.sync(ctx, key, set, owned, nodes, revision);
-    await this.writeStatus(ctx, set, owned, nodes, revision);
+    const wanted = eligibleNodes(set.spec?.template, nodes);
+    if (this.satisfied(key, owned)) await this.sync(ctx, key, set, owned, wanted, revision);
+    await this.writeStatus(ctx, set, owned, wanted, revision);
   }
 
-  private async sync(ctx: ControllerContext, key: string, set: KubeObject, owned: KubeObject[], nodes: KubeObject[], revision: string): Promise<void> {
+  private async sync(ctx: ControllerContext, key: string, set: KubeObject, owned: KubeObject[], wanted: ReadonlySet<string>, revision: string): Promise<void> {
     const byNode = new Map<string, KubeObject[]>();
     for (const p of owned) {
       const n = targetNode(p) ?? '';
       byNode.set(n, [...(byNode.get(n) ?? []), p]);
     }
-    const wanted = new Set(nodes.filter((n) => eligible(set.spec?.template, n)).map((n) => n.metadata.name!));
     const create: string[] = [];
     const remove: KubeObject[] = [];
     for (const n of wanted) {
@@ -206,8 +190,7 @@ export class DaemonSetController implements Controller {
     return settled || expired;
   }
 
-  private async writeStatus(ctx: ControllerContext, set: KubeObject, owned: KubeObject[], nodes: KubeObject[], revision: string): Promise<void> {
-    const wanted = new Set(nodes.filter((n) => eligible(set.spec?.template, n)).map((n) => n.metadata.name!));
+  private async writeStatus(ctx: ControllerContext, set: KubeObject, owned: KubeObject[], wanted: ReadonlySet<string>, revision: string): Promise<void> {
     const scheduledOn = new Set(owned.filter((p) => p.spec?.nodeName).map((p) => p.spec.nodeName as string));
     const onWanted = owned.filter((p) => wanted.has(targetNode(p) ?? ''));
     const cur = set.status ?? {};

@@ -9,7 +9,7 @@
  * the API's event TTL.
  */
 import type { Logger } from 'pino';
-import { type KubeObject, type Rest, isApiError } from '../apiserver/index.js';
+import { type KubeObject, type Rest, isApiError, timestamp } from '../apiserver/index.js';
 import { RESOURCES } from '../registry/index.js';
 
 const EVENTS = RESOURCES.find((r) => r.resource === 'events')!;
@@ -77,7 +77,7 @@ export class EventRecorder {
   }
 
   private async write(e: Pending): Promise<void> {
-    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const now = timestamp(new Date());
     const prior = this.seen.get(e.key);
     if (prior) {
       try {

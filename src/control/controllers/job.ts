@@ -11,7 +11,7 @@
  * template the `batch.kubernetes.io/controller-uid` label the selector uses.
  */
 import type { KubeObject } from '../apiserver/index.js';
-import { isApiError, objectKey } from '../apiserver/index.js';
+import { isApiError, objectKey, timestamp } from '../apiserver/index.js';
 import { RESOURCES } from '../registry/index.js';
 import type { Controller, ControllerContext } from './manager.js';
 import { controllerUid, runOwnerLoop } from './owner-loop.js';
@@ -27,7 +27,7 @@ export const JOB_RESYNC_MS = 30_000;
 type Json = any;
 
 function now(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return timestamp(new Date());
 }
 
 

@@ -17,7 +17,7 @@
  *   compare-guarded, fenced write).
  */
 import type { KubeObject } from '../apiserver/index.js';
-import { isApiError, objectKey } from '../apiserver/index.js';
+import { isApiError, objectKey, timestamp as rfc3339 } from '../apiserver/index.js';
 import { RESOURCES, type ResourceInfo } from '../registry/index.js';
 import { type Controller, type ControllerContext, aborted, onStop } from './manager.js';
 import { WorkQueue, runWorkers } from './workqueue.js';
@@ -47,7 +47,7 @@ const WORKERS = 4;
 type Json = any;
 
 function timestamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return rfc3339(new Date(ms));
 }
 
 export class NodeLifecycleController implements Controller {

@@ -19,6 +19,7 @@
  * an owner until the informer shows the previous ones, as upstream does.
  */
 import type { KubeObject, ResourceCache } from '../apiserver/index.js';
+import { timestamp } from '../apiserver/index.js';
 import { isApiError, objectKey } from '../apiserver/index.js';
 import { labelSelectorAsSelector, nothing, type Selector, selectorFromSet } from '../apiserver/selectors/index.js';
 import { deepEqual } from '../apiserver/objects.js';
@@ -95,7 +96,7 @@ export function replicaSetStatus(owner: KubeObject, owned: readonly KubeObject[]
     const diff = owned.length - replicasOf(owner);
     const reason = diff < 0 ? 'FailedCreate' : diff > 0 ? 'FailedDelete' : '';
     const message = manageErr instanceof Error ? manageErr.message : String(manageErr);
-    conditions.push({ type: REPLICA_FAILURE, status: 'True', lastTransitionTime: new Date(nowMs).toISOString().replace(/\.\d{3}Z$/, 'Z'), reason, message });
+    conditions.push({ type: REPLICA_FAILURE, status: 'True', lastTransitionTime: timestamp(new Date(nowMs)), reason, message });
   } else if (!manageErr && failing) {
     conditions = conditions.filter((c) => c.type !== REPLICA_FAILURE);
   }

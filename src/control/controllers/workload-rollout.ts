@@ -9,7 +9,7 @@
  * objects, which are frozen): the functions named `set…` change them.
  */
 import type { KubeObject } from '../apiserver/index.js';
-import { deepEqual } from '../apiserver/objects.js';
+import { deepEqual, timestamp } from '../apiserver/objects.js';
 
 export const POD_TEMPLATE_HASH_LABEL = 'pod-template-hash';
 export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
@@ -341,7 +341,7 @@ export interface DeploymentCondition {
 }
 
 export function rfc3339(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return timestamp(new Date(ms));
 }
 
 export function newCondition(type: string, status: DeploymentCondition['status'], reason: string, message: string, nowMs: number): DeploymentCondition {

@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { KubeObject } from '../apiserver/index.js';
-import { isApiError } from '../apiserver/index.js';
+import { isApiError, timestamp as rfc3339 } from '../apiserver/index.js';
 import { RESOURCES } from '../registry/index.js';
 import type { Controller, ControllerContext } from '../controllers/manager.js';
 import { aborted, onStop } from '../controllers/manager.js';
@@ -152,9 +152,6 @@ export class SchedulingLoop {
   }
 }
 
-function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 function setPodScheduled(pod: KubeObject, cond: Record<string, unknown>): void {
   const status = pod.status && typeof pod.status === 'object' ? pod.status : (pod.status = {});
