@@ -37,6 +37,8 @@ test('node failure: Unknown, tainted, pods evicted after their toleration, repli
       const ps = await running();
       return ps.length === 3 && ps.every((p) => p.spec.nodeName !== victim);
     }, 20_000);
+    // The Deployment's status follows the pods a moment later (its controller writes it).
+    await c.eventually('the Deployment reports 3 available', async () => (await c.call('GET', '/apis/apps/v1/namespaces/default/deployments/web')).body.status?.availableReplicas === 3);
     const d = (await c.call('GET', '/apis/apps/v1/namespaces/default/deployments/web')).body;
     t.is(d.status.availableReplicas, 3);
     // The evicted pods stay Terminating on the dead node (its kubelet would finish them), as upstream.
