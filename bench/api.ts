@@ -58,8 +58,11 @@ function call(method: string, path: string, body?: unknown, contentType = 'appli
   });
 }
 
+// The Pods name a scheduler nobody runs: this measures the API's verbs, not
+// the scheduler's writes (its status update and event per unschedulable Pod
+// would race the clients' get → update; bench:scheduler measures those).
 function pod(name: string, labels: Record<string, string>) {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels }, spec: { containers: [{ name: 'c', image: 'busybox:1.36', command: ['sleep', '3600'] }] } };
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels }, spec: { schedulerName: 'bench-unscheduled', containers: [{ name: 'c', image: 'busybox:1.36', command: ['sleep', '3600'] }] } };
 }
 
 function pct(xs: number[], p: number): number {

@@ -287,6 +287,13 @@ export class StoreServer {
     return this.sm.mvcc.revision;
   }
 
+  /** The latest revision, linearizably (a ReadIndex round, no LevelDB read). */
+  async linearizableRevision(): Promise<number> {
+    this.refuseOnLearner();
+    await this.linearizableBarrier();
+    return this.sm.mvcc.revision;
+  }
+
   get isLeader(): boolean {
     return this.raft.isLeader;
   }

@@ -16,6 +16,8 @@ export interface KvBackend {
   watch(req: WatchRequest): Watcher;
   /** Leases give objects a time to live (events); id 0 lets the store choose. */
   leaseGrant(req: { ttl: number; id: number }): Promise<{ id: number }>;
+  /** The latest revision, linearizably; without it a linearizable range of one key tells it. */
+  linearizableRevision?(): Promise<number>;
 }
 
 /** A Kubernetes object as JSON. */
@@ -161,6 +163,7 @@ export class ObjectStore {
 
   /** The store's current revision, read linearizably. */
   async currentRevision(): Promise<number> {
+    if (this.kv.linearizableRevision) return this.kv.linearizableRevision();
     const r = await this.kv.range(rangeReq(enc.encode('/registry/'), EMPTY, { countOnly: true }));
     return r.revision;
   }

@@ -137,6 +137,21 @@ export class Rest {
     return { items: page.items, revision: page.revision, continueKey: page.lastKey === null ? null : `${page.lastKey}\u0000`, remaining: page.remaining };
   }
 
+  /**
+   * This member's latest view of one object without a LevelDB read: the
+   * watch cache when it is loaded (it may lag this member's store by a few
+   * events, which the write's compare catches like any stale read), else the
+   * store's serializable read.
+   */
+  private async readLocal(r: ResourceInfo, key: string): Promise<Stored | null> {
+    const cache = this.o.watchCache ? this.cacheFor(r) : undefined;
+    if (cache?.ready) {
+      const obj = cache.get(key);
+      return obj ? { obj, modRevision: Number(obj.metadata.resourceVersion) } : null;
+    }
+    return this.store.get(key, 0, true);
+  }
+
   // ------------------------------------------------------------------ reads
 
   /**
@@ -251,7 +266,7 @@ export class Rest {
    */
   private async namespaceGuard(r: ResourceInfo, namespace: string, name: string, local: boolean) {
     const key = NAMESPACES_KEY_PREFIX + namespace;
-    let ns = await this.store.get(key, 0, local);
+    let ns = local ? await this.readLocal(lookupNamespaces(), key) : await this.store.get(key);
     if (!ns && local) ns = await this.store.get(key);
     if (!ns) throw notFound({ group: '', resource: NAMESPACE_RESOURCE }, namespace);
     if (ns.obj.metadata.deletionTimestamp || ns.obj.status?.phase === 'Terminating') {
@@ -285,7 +300,7 @@ export class Rest {
     // not a write (404, 409, a no-op) is decided again from a quorum read.
     let local = true;
     for (let attempt = 0; attempt < UPDATE_RETRIES_MAX; attempt++) {
-      const cur = await this.store.get(key, 0, local);
+      const cur = local ? await this.readLocal(r, key) : await this.store.get(key);
       const recheck = () => {
         const again = local;
         local = false;
@@ -549,4 +564,10 @@ function decodeContinue(token: string, prefix: string): { rv: number; start: str
   }
   if (c.start.includes('..') || c.start.startsWith('/')) throw badRequest('continue key is not valid: the key is not in the listed range');
   return { rv: c.rv, start: prefix + c.start };
+}
+
+function lookupNamespaces(): ResourceInfo {
+  const r = lookupResource('', 'v1', NAMESPACE_RESOURCE);
+  assert(r !== undefined, 'namespaces are served');
+  return r;
 }

@@ -21,6 +21,7 @@ export interface LeaderStore extends KvBackend {
   readonly isLeader: boolean;
   readonly term: number;
   fencedTxn(term: number, req: TxnRequest): Promise<TxnResponse>;
+  linearizableRevision(): Promise<number>;
 }
 
 export interface ControllerContext {
@@ -87,6 +88,7 @@ export class ControllerManager {
       txn: (r: TxnRequest): Promise<TxnResponse> => this.store.fencedTxn(term, r),
       watch: (r: WatchRequest): Watcher => this.store.watch(r),
       leaseGrant: (r) => this.store.leaseGrant(r),
+      linearizableRevision: () => this.store.linearizableRevision(),
     };
     const ctx: ControllerContext = {
       term,
