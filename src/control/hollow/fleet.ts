@@ -3,7 +3,7 @@
  * cluster): one keep-alive agent and one limiter of requests in flight for
  * all of them, and a bounded number of nodes starting at once.
  */
-import { ApiClient, type ApiClientOptions, Limiter, newAgent } from './client.js';
+import { ApiClient, type ApiClientOptions, Limiter, newAgent } from '../../node/api/index.js';
 import { HollowNode, type HollowNodeOptions } from './node.js';
 
 export interface HollowFleetOptions extends Omit<HollowNodeOptions, 'name' | 'podCidr' | 'internalIP'> {

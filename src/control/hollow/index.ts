@@ -3,7 +3,7 @@
  * kubelet. They register Nodes, heartbeat Leases and report bound Pods as
  * Running over the API, without running anything. Never the real node daemon.
  */
-export { ApiClient, type ApiClientOptions, HollowApiError, isHollowApiError, Limiter, newAgent, type WatchEvent } from './client.js';
+export { ApiClient, type ApiClientOptions, KubeApiError, isKubeApiError, Limiter, newAgent, type WatchEvent } from '../../node/api/index.js';
 export {
   HollowNode,
   type HollowNodeOptions,

@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { assert } from '../../util/assert.js';
-import { type ApiClient, type Json, type WatchEvent, isHollowApiError } from './client.js';
+import { type ApiClient, type Json, type WatchEvent, isKubeApiError } from '../../node/api/index.js';
 
 export const HOLLOW_KUBELET_VERSION = 'v1.32.0-hollow';
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
@@ -247,7 +247,7 @@ export class HollowNode {
     try {
       out = await this.client.post('/api/v1/nodes', node);
     } catch (e) {
-      if (!isHollowApiError(e, 409)) throw e;
+      if (!isKubeApiError(e, 409)) throw e;
       // Registered before (a restarted hollow node): take over its status.
       out = await this.client.mergePatch(`/api/v1/nodes/${this.name}/status`, { status: this.nodeStatus() });
     }
@@ -279,8 +279,8 @@ export class HollowNode {
         this.stats.heartbeats++;
         return;
       } catch (e) {
-        if (isHollowApiError(e, 409)) this.lease = await this.getLease();
-        else if (isHollowApiError(e, 404)) this.lease = null;
+        if (isKubeApiError(e, 409)) this.lease = await this.getLease();
+        else if (isKubeApiError(e, 404)) this.lease = null;
         else throw e;
       }
     }
@@ -291,7 +291,7 @@ export class HollowNode {
     try {
       return await this.client.get(this.leasePath(this.name));
     } catch (e) {
-      if (isHollowApiError(e, 404)) return null;
+      if (isKubeApiError(e, 404)) return null;
       throw e;
     }
   }
@@ -402,7 +402,7 @@ export class HollowNode {
       await this.client.delete(this.podPath(pod), { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid } });
       this.stats.podsDeleted++;
     } catch (e) {
-      if (!isHollowApiError(e, 404) && !isHollowApiError(e, 409)) throw e;
+      if (!isKubeApiError(e, 404) && !isKubeApiError(e, 409)) throw e;
     }
     this.forget(pod);
   }

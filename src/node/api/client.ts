@@ -1,8 +1,14 @@
 /**
- * A small Kubernetes API client over HTTP(S), for hollow nodes: a base URL,
- * a bearer token or a client certificate, the cluster CA, JSON bodies, and
- * newline-delimited JSON watches. It talks to the API server the way a real
- * node's agent does (never in-process), so hollow nodes load the same paths.
+ * A Kubernetes API client over HTTP(S), for what runs outside the masters:
+ * the node daemon (kubelet, proxy, DNS) and the hollow nodes. The masters'
+ * API URLs, a bearer token or a client certificate, the cluster CA, JSON
+ * bodies, and newline-delimited JSON watches.
+ *
+ * Failover: requests go to one master until it fails; a request that never
+ * reached it (connection refused or reset before an answer) or that it
+ * refused to serve (429, 503) is tried on the next, with a short back-off,
+ * up to a bound. An answer is final: a 409 on a retried create means an
+ * earlier try landed, which the caller reads like any 409.
  *
  * Requests share a keep-alive agent; an optional limiter bounds how many are
  * in flight at once (many hollow nodes in one process share both). Watches
@@ -13,8 +19,8 @@ import https from 'node:https';
 import { assert } from '../../util/assert.js';
 
 export interface ApiClientOptions {
-  /** e.g. `https://127.0.0.1:6443` */
-  baseUrl: string;
+  /** The masters' API URLs, e.g. `https://127.0.0.1:6443` (one, or several to fail over between). */
+  baseUrl: string | readonly string[];
   token?: string;
   caPem?: string;
   certPem?: string;
@@ -29,13 +35,16 @@ export interface ApiClientOptions {
 }
 
 export const REQUEST_TIMEOUT_MS_DEFAULT = 30_000;
+/** How many times one request is tried across the masters before its error is final. */
+export const REQUEST_TRIES_MAX = 6;
+const RETRY_BACKOFF_MS = [0, 50, 200, 500, 1000, 2000];
 /** A watch line longer than this is a broken stream, not an object. */
 export const WATCH_LINE_BYTES_MAX = 16 << 20;
 
 /** An error answer of the API (a Kubernetes Status), or a transport failure (status 0). */
-export class HollowApiError extends Error {
-  override readonly name = 'HollowApiError';
-  readonly code = 'HOLLOW_ERR_API';
+export class KubeApiError extends Error {
+  override readonly name = 'KubeApiError';
+  readonly code = 'KUBE_CLIENT_ERR_API';
   constructor(
     readonly status: number,
     readonly reason: string,
@@ -45,8 +54,8 @@ export class HollowApiError extends Error {
   }
 }
 
-export function isHollowApiError(e: unknown, status?: number): e is HollowApiError {
-  return e instanceof HollowApiError && (status === undefined || e.status === status);
+export function isKubeApiError(e: unknown, status?: number): e is KubeApiError {
+  return e instanceof KubeApiError && (status === undefined || e.status === status);
 }
 
 /** A counting semaphore: at most `max` tasks run at once; the others wait in order. */
@@ -80,16 +89,20 @@ export interface WatchEvent {
 }
 
 export class ApiClient {
-  private readonly url: URL;
+  private readonly urls: URL[];
+  /** The master requests go to now (moves on when it fails). */
+  private current = 0;
   private readonly secure: boolean;
   private readonly agent: http.Agent;
   private readonly watchAgent: http.Agent;
   private readonly ownAgents: http.Agent[] = [];
 
   constructor(private readonly o: ApiClientOptions) {
-    this.url = new URL(o.baseUrl);
-    this.secure = this.url.protocol === 'https:';
-    assert(this.secure || this.url.protocol === 'http:', 'the API base URL must be http or https');
+    const bases = typeof o.baseUrl === 'string' ? [o.baseUrl] : [...o.baseUrl];
+    assert(bases.length > 0, 'the API client needs at least one master URL');
+    this.urls = bases.map((b) => new URL(b));
+    this.secure = this.urls[0]!.protocol === 'https:';
+    for (const u of this.urls) assert(u.protocol === (this.secure ? 'https:' : 'http:'), 'the API URLs must all be http or all https');
     this.agent = o.agent ?? this.own(newAgent(this.secure, 64));
     this.watchAgent = o.watchAgent ?? this.own(newAgent(this.secure, Infinity));
   }
@@ -120,22 +133,47 @@ export class ApiClient {
     return this.request<T>('DELETE', path, body);
   }
 
-  async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
-    const send = () => this.once(method, path, body === undefined ? undefined : JSON.stringify(body), contentType);
-    const text = await (this.o.limiter ? this.o.limiter.run(send) : send());
-    return (text ? JSON.parse(text) : null) as T;
+  /** The master requests go to now. */
+  get server(): string {
+    return this.urls[this.current]!.origin;
   }
 
-  private once(method: string, path: string, body: string | undefined, contentType: string): Promise<string> {
+  async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    for (let attempt = 0; ; attempt++) {
+      const at = this.current;
+      const send = () => this.once(at, method, path, data, contentType);
+      try {
+        const text = await (this.o.limiter ? this.o.limiter.run(send) : send());
+        return (text ? JSON.parse(text) : null) as T;
+      } catch (e) {
+        if (!(e instanceof KubeApiError) || !retryable(e, method) || attempt + 1 >= REQUEST_TRIES_MAX) throw e;
+        this.failedOver(at);
+        await new Promise((r) => setTimeout(r, RETRY_BACKOFF_MS[Math.min(attempt, RETRY_BACKOFF_MS.length - 1)]));
+      }
+    }
+  }
+
+  /** The master at `at` failed: the next request goes to the next one (once per failure, however many requests saw it). */
+  failedOver(at: number): void {
+    if (this.current === at) this.current = (at + 1) % this.urls.length;
+  }
+
+  private once(at: number, method: string, path: string, body: string | undefined, contentType: string): Promise<string> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = { Accept: 'application/json' };
       if (body !== undefined) {
         headers['Content-Type'] = contentType;
         headers['Content-Length'] = String(Buffer.byteLength(body));
       }
-      const req = this.open(method, path, headers, this.agent, (res) => {
+      const req = this.open(at, method, path, headers, this.agent, (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > RESPONSE_BYTES_MAX) req.destroy(new KubeApiError(0, 'TooLarge', `${method} ${path}: the answer exceeded ${RESPONSE_BYTES_MAX} bytes`));
+          else chunks.push(c);
+        });
         res.on('error', reject);
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
@@ -144,8 +182,8 @@ export class ApiClient {
           else reject(statusError(status, text));
         });
       });
-      req.setTimeout(this.o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT, () => req.destroy(new HollowApiError(0, 'Timeout', `${method} ${path} timed out`)));
-      req.on('error', (e) => reject(e instanceof HollowApiError ? e : new HollowApiError(0, 'Transport', `${method} ${path}: ${e.message}`)));
+      req.setTimeout(this.o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT, () => req.destroy(new KubeApiError(0, 'Timeout', `${method} ${path} timed out`)));
+      req.on('error', (e) => reject(e instanceof KubeApiError ? e : transportError(`${method} ${path}`, e)));
       req.end(body);
     });
   }
@@ -156,9 +194,10 @@ export class ApiClient {
    * timeout) or `signal` aborts; rejects on an error answer or a broken stream.
    */
   watch(path: string, onEvent: (ev: WatchEvent) => void, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
+    const at = this.current;
+    return new Promise<void>((resolve, reject) => {
       if (signal.aborted) return resolve();
-      const req = this.open('GET', path, { Accept: 'application/json' }, this.watchAgent, (res) => {
+      const req = this.open(at, 'GET', path, { Accept: 'application/json' }, this.watchAgent, (res) => {
         const status = res.statusCode ?? 0;
         if (status !== 200) {
           const chunks: Buffer[] = [];
@@ -174,9 +213,16 @@ export class ApiClient {
           while ((nl = buf.indexOf('\n')) >= 0) {
             const line = buf.slice(0, nl).trim();
             buf = buf.slice(nl + 1);
-            if (line) onEvent(JSON.parse(line) as WatchEvent);
+            if (!line) continue;
+            try {
+              onEvent(JSON.parse(line) as WatchEvent);
+            } catch (e) {
+              // A line that is not JSON, or a consumer that gives up on the stream: end it, as an error.
+              req.destroy(e instanceof KubeApiError ? e : new KubeApiError(0, 'Transport', `watch ${path}: ${e instanceof Error ? e.message : String(e)}`));
+              return;
+            }
           }
-          if (buf.length > WATCH_LINE_BYTES_MAX) req.destroy(new HollowApiError(0, 'Transport', 'a watch line exceeded its bound'));
+          if (buf.length > WATCH_LINE_BYTES_MAX) req.destroy(new KubeApiError(0, 'Transport', 'a watch line exceeded its bound'));
         });
         res.on('end', () => resolve());
         res.on('error', (e) => (signal.aborted ? resolve() : reject(e)));
@@ -187,14 +233,19 @@ export class ApiClient {
       };
       signal.addEventListener('abort', abort, { once: true });
       req.on('close', () => signal.removeEventListener('abort', abort));
-      req.on('error', (e) => (signal.aborted ? resolve() : reject(e instanceof HollowApiError ? e : new HollowApiError(0, 'Transport', `watch ${path}: ${e.message}`))));
+      req.on('error', (e) => (signal.aborted ? resolve() : reject(e instanceof KubeApiError ? e : transportError(`watch ${path}`, e))));
       req.end();
+    }).catch((e: unknown) => {
+      // A master that cannot hold a watch is left for the next try.
+      if (e instanceof KubeApiError && retryable(e, 'GET')) this.failedOver(at);
+      throw e;
     });
   }
 
-  private open(method: string, path: string, headers: Record<string, string>, agent: http.Agent, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
+  private open(at: number, method: string, path: string, headers: Record<string, string>, agent: http.Agent, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
     if (this.o.token) headers.Authorization = `Bearer ${this.o.token}`;
-    const base = { method, host: this.url.hostname, port: this.url.port || (this.secure ? 443 : 80), path, headers, agent };
+    const url = this.urls[at]!;
+    const base = { method, host: url.hostname, port: url.port || (this.secure ? 443 : 80), path, headers, agent };
     if (!this.secure) return http.request(base, onResponse);
     return https.request({ ...base, ca: this.o.caPem, cert: this.o.certPem, key: this.o.keyPem, agent: agent as https.Agent }, onResponse);
   }
@@ -211,7 +262,30 @@ export function newAgent(secure: boolean, maxSockets: number): http.Agent {
   return secure ? new https.Agent(o) : new http.Agent(o);
 }
 
-function statusError(status: number, text: string): HollowApiError {
+/** A bound on one (non-watch) answer; a LIST larger than this is paged by the caller. */
+export const RESPONSE_BYTES_MAX = 256 << 20;
+
+/** Connection failures that say nothing was processed; other transport errors may follow a processed request. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+function transportError(what: string, e: Error): KubeApiError {
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  return new KubeApiError(0, NOT_SENT.has(code) ? 'Unreachable' : 'Transport', `${what}: ${e.message}`);
+}
+
+/**
+ * Whether another master may be asked: it could not be reached, or it
+ * refused to serve now (429, 503); a read also after a broken connection
+ * (reads have no effect to repeat).
+ */
+function retryable(e: KubeApiError, method: string): boolean {
+  if (e.status === 429 || e.status === 503) return true;
+  if (e.status !== 0) return false;
+  if (e.reason === 'Unreachable') return true;
+  return (method === 'GET' || method === 'HEAD') && e.reason !== 'TooLarge';
+}
+
+function statusError(status: number, text: string): KubeApiError {
   let reason = '';
   let message = text.slice(0, 500);
   try {
@@ -221,5 +295,5 @@ function statusError(status: number, text: string): HollowApiError {
   } catch {
     /* not a Status */
   }
-  return new HollowApiError(status, reason, `HTTP ${status}: ${message}`);
+  return new KubeApiError(status, reason, `HTTP ${status}: ${message}`);
 }
