@@ -238,7 +238,7 @@ export function bytesToIpv6(b: Uint8Array): string {
 class Writer {
   private buf = Buffer.alloc(512);
   len = 0;
-  /** Canonical wire form of a name suffix → its offset (only offsets a pointer can reach). */
+  /** Wire form of a name suffix → its offset (only offsets a pointer can reach). Exact bytes, so case survives a round trip. */
   private readonly names = new Map<string, number>();
 
   private room(n: number): void {
@@ -277,7 +277,7 @@ class Writer {
     const keys: string[] = new Array<string>(labels.length);
     let key = '';
     for (let i = labels.length - 1; i >= 0; i--) {
-      key = String.fromCharCode(labels[i]!.length) + labels[i]!.toString('latin1').replace(/[A-Z]/g, (c) => c.toLowerCase()) + key;
+      key = String.fromCharCode(labels[i]!.length) + labels[i]!.toString('latin1') + key;
       keys[i] = key;
     }
     for (let i = 0; i < labels.length; i++) {
