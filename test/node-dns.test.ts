@@ -401,6 +401,22 @@ test('server: TCP framing, pipelining, idle timeout and connection limit', async
   t.deepEqual((await tcpExchange(server.port, [query('web.default.svc.cluster.local', RRType.A)])).length, 1, 'room again');
 });
 
+test('server: an answer over 64 KiB is cut to what fits over TCP, with TC', async (t) => {
+  const zone = new Zone({ maxAnswerRecords: 5000 });
+  zone.onService('ADDED', service('huge', { clusterIP: 'None', ports: [{ name: 'http', port: 80 }] }));
+  for (let s = 0; s < 5; s++) {
+    const eps = Array.from({ length: 1000 }, (_, i) => ({ ip: `10.245.${s}.${i & 255}`, hostname: `host-${s}-${i}` }));
+    zone.onEndpointSlice('ADDED', slice(`huge-${s}`, 'huge', eps));
+  }
+  const { server } = await withServer(t, zone);
+  const [srv] = await tcpExchange(server.port, [query('_http._tcp.huge.default.svc.cluster.local', RRType.SRV)]);
+  t.true(srv!.tc);
+  t.true(srv!.answers.length > 500 && srv!.answers.length < 5000, `${srv!.answers.length} answers`);
+  const [a] = await tcpExchange(server.port, [query('huge.default.svc.cluster.local', RRType.A)]);
+  t.false(a!.tc, '1280 distinct addresses, 16 octets each: fits');
+  t.is(a!.answers.length, 5 * 256);
+});
+
 test('server: forwarding names outside the zone to an upstream (a second server of ours on loopback)', async (t) => {
   const upstreamZone = new Zone({ domain: 'upstream.test' });
   upstreamZone.onService('ADDED', service('api', { clusterIP: '10.1.2.3' }));

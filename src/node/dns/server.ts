@@ -79,7 +79,7 @@ export class DnsServer {
   readonly registry = new Registry();
   private readonly requests = counterVec('skiff_dns_requests_total', 'DNS queries answered, by transport and response code.', ['proto', 'rcode']);
   private readonly dropped = new Counter('skiff_dns_dropped_total', 'DNS messages dropped without an answer (too short, a response, over a limit).');
-  private readonly truncated = new Counter('skiff_dns_truncated_total', 'UDP responses sent with TC set.');
+  private readonly truncated = new Counter('skiff_dns_truncated_total', 'Responses sent with TC set (over the UDP size, or over 64 KiB on TCP).');
   private readonly forwarded = new Counter('skiff_dns_forwarded_total', 'Queries relayed to an upstream server.');
   private readonly udp: UdpSocket[] = [];
   private readonly tcp: Server[] = [];
@@ -296,31 +296,32 @@ export class DnsServer {
     return this.finish(r, proto, limit);
   }
 
-  /** Encodes within `limit`: drop the additional section, then truncate with TC. */
+  /**
+   * Encodes within `limit`: first without the optional additional section;
+   * then over UDP an empty answer with TC (the client retries over TCP), over
+   * TCP as many answers as fit in 65,535 octets, with TC.
+   */
   private finish(r: DnsMessage, proto: Transport, limit: number): Buffer {
-    let out = this.encodeOrFail(r);
-    if (out.length > limit && r.additional.length > 0) {
+    let out = tryEncode(r, limit);
+    if (!out && r.additional.length > 0) {
       r.additional = [];
-      out = this.encodeOrFail(r);
+      out = tryEncode(r, limit);
     }
-    if (out.length > limit) {
-      Object.assign(r, { tc: true, answers: [], authority: [], additional: [] });
-      out = encodeMessage(r);
+    if (!out) {
+      const all = r.answers;
+      Object.assign(r, { tc: true, answers: [], authority: [] });
+      out = encodeMessage(r); // the question fits: it came in a message of at most this size
+      for (let lo = 0, hi = proto === 'tcp' ? all.length : 0; lo < hi; ) {
+        const mid = Math.ceil((lo + hi) / 2);
+        r.answers = all.slice(0, mid);
+        const b = tryEncode(r, limit);
+        if (b) [lo, out] = [mid, b];
+        else hi = mid - 1;
+      }
       this.truncated.inc();
     }
     this.requests.with({ proto, rcode: rcodeName(r.rcode) }).inc();
     return out;
-  }
-
-  private encodeOrFail(r: DnsMessage): Buffer {
-    try {
-      return encodeMessage(r);
-    } catch (e) {
-      if (!isDnsError(e, 'DNS_ERR_MESSAGE_TOO_LARGE')) throw e;
-      // More than a TCP message can carry (the zone caps RRsets, so only huge names get here).
-      Object.assign(r, { rcode: RCode.SERVFAIL, answers: [], authority: [], additional: [] });
-      return encodeMessage(r);
-    }
   }
 
   // ------------------------------------------------------------ forwarding
@@ -399,6 +400,17 @@ export class DnsServer {
       });
       sock.on('end', () => done(null));
     });
+  }
+}
+
+/** The encoded message, or null when it is longer than `limit` (or than any message can be). */
+function tryEncode(r: DnsMessage, limit: number): Buffer | null {
+  try {
+    const b = encodeMessage(r);
+    return b.length <= limit ? b : null;
+  } catch (e) {
+    if (isDnsError(e, 'DNS_ERR_MESSAGE_TOO_LARGE')) return null;
+    throw e;
   }
 }
 

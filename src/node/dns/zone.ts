@@ -319,9 +319,16 @@ export class Zone {
       return d;
     };
     const base = `${name}.${ns}.svc.${this.domain}`;
-    const addIp = (d: NameData, ip: string) => {
-      const list = isIP(ip) === 4 ? d.a : d.aaaa;
-      if (!list.includes(ip)) list.push(ip);
+    // One set of everything added keeps a headless Service with thousands of endpoints linear.
+    const seen = new Set<string>();
+    const once = (...parts: (string | number)[]) => {
+      const k = parts.join('\u0000');
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    };
+    const addIp = (n: string, ip: string) => {
+      if (once(n, ip)) (isIP(ip) === 4 ? at(n).a : at(n).aaaa).push(ip);
     };
     switch (svc.kind) {
       case 'pending':
@@ -331,7 +338,7 @@ export class Zone {
         break;
       case 'clusterIP':
         for (const ip of svc.clusterIPs) {
-          addIp(at(base), ip);
+          addIp(base, ip);
           at(reverseName(ip)).ptr.push(base);
         }
         for (const p of svc.ports) if (p.name) at(`_${p.name}._${p.protocol}.${base}`).srv.push({ port: p.port, target: base });
@@ -342,13 +349,13 @@ export class Zone {
             if (!ep.ready && !svc.publishNotReady) continue;
             for (const ip of ep.addresses) {
               const host = `${ep.hostname ?? dashed(ip)}.${base}`;
-              addIp(at(base), ip);
-              addIp(at(host), ip);
-              const ptr = at(reverseName(ip)).ptr;
-              if (!ptr.includes(host)) ptr.push(host);
+              addIp(base, ip);
+              addIp(host, ip);
+              const rev = reverseName(ip);
+              if (once(rev, host)) at(rev).ptr.push(host);
               for (const p of slice.ports) {
-                const srv = at(`_${p.name}._${p.protocol}.${base}`).srv;
-                if (!srv.some((s) => s.port === p.port && s.target === host)) srv.push({ port: p.port, target: host });
+                const srvName = `_${p.name}._${p.protocol}.${base}`;
+                if (once(srvName, p.port, host)) at(srvName).srv.push({ port: p.port, target: host });
               }
             }
           }
