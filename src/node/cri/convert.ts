@@ -308,10 +308,18 @@ function int64Value(v: number | undefined): { value: number } | undefined {
   return v === undefined ? undefined : { value: v };
 }
 
+/**
+ * The sandbox config as sent. A hostNetwork (network NODE) sandbox shares the
+ * host's UTS namespace, where runc refuses to set a hostname ("unable to set
+ * hostname without a private UTS namespace") and containerd 1.6 forwards it
+ * anyway: the hostname is left out for such sandboxes.
+ */
 export function sandboxConfigToWire(c: T.PodSandboxConfig): Wire {
   const sc = c.linux?.securityContext;
+  const hostNetwork = sc?.namespaceOptions?.network === 'NODE';
   return {
     ...c,
+    hostname: hostNetwork ? '' : c.hostname,
     linux: c.linux
       ? {
           ...c.linux,
