@@ -1,5 +1,5 @@
 /**
- * A small reader of resource.Quantity strings for the scheduler: "100m",
+ * A small reader of resource.Quantity strings for the scheduler and the kubelet: "100m",
  * "1Gi", "1e3", "0.5", "2k". The scheduler only adds and compares requests,
  * so a JavaScript number is enough (exact for integers below 2^53: a byte
  * count of 8 PiB, a CPU count of 9e12 millicores). The API validated every

@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { assert } from '../../util/assert.js';
-import { type ApiClient, type Json, type WatchEvent, isKubeApiError } from '../../node/api/index.js';
+import { type ApiClient, type Json, type WatchEvent, isKubeApiError, microTime, timestamp } from '../../node/api/index.js';
 
 export const HOLLOW_KUBELET_VERSION = 'v1.32.0-hollow';
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
@@ -59,15 +59,7 @@ function hash32(s: string): number {
   return createHash('sha256').update(s).digest().readUInt32BE(0);
 }
 
-/** RFC 3339 with seconds, as most timestamps in the API. */
-export function timestamp(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-/** metav1.MicroTime: six fractional digits. */
-export function microTime(d: Date): string {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
+export { microTime, timestamp };
 
 export function defaultPodCidr(name: string): string {
   const h = hash32(`pod-cidr/${name}`);

@@ -8,7 +8,7 @@ export { Framework, defaultProfile, numFeasibleNodesToFind, runFilters, type Fra
 export { SchedulerCache, HARD_POD_AFFINITY_WEIGHT } from './cache.js';
 export { SchedulingQueue, backoffMs, INITIAL_BACKOFF_MS, MAX_BACKOFF_MS, UNSCHEDULABLE_FLUSH_MS } from './queue.js';
 export { NodeInfo, PodInfo, podRequests, resourcesOf, tolerates, DEFAULT_SCHEDULER_NAME, type Resources, type Taint, type Toleration } from './pod-info.js';
-export { quantityValue, milliValue, intValue } from './quantity.js';
+export { quantityValue, milliValue, intValue } from '../../util/quantity.js';
 export {
   CycleState,
   FitError,

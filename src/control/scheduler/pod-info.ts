@@ -7,7 +7,7 @@
  */
 import type { KubeObject } from '../apiserver/index.js';
 import { labelSelectorAsSelector, type LabelSelector, nothing, type Selector } from '../apiserver/selectors/index.js';
-import { intValue, milliValue } from './quantity.js';
+import { intValue, milliValue } from '../../util/quantity.js';
 import type { AffinityTerm, WeightedAffinityTerm } from './types.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

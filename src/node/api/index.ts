@@ -18,3 +18,4 @@ export {
   WATCH_LINE_BYTES_MAX,
 } from './client.js';
 export { Informer, type InformerEventType, type InformerHandler, type InformerLogger, type InformerOptions, objectKeyOf } from './informer.js';
+export { microTime, timestamp } from './time.js';

@@ -1,0 +1,35 @@
+/**
+ * Pod cgroups: every sandbox gets `<cgroupRoot>/pod<uid>` as its cgroup
+ * parent (containerd puts the containers' cgroups under it, and its pod
+ * stats need one). containerd does not remove the parent: the kubelet does,
+ * in every hierarchy, once the pod's containers are gone.
+ */
+import { readdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const CGROUP_FS = '/sys/fs/cgroup';
+
+export function podCgroupParent(root: string, uid: string): string {
+  return `${root.replace(/\/+$/, '')}/pod${uid}`;
+}
+
+/** Removes the pod's (empty) cgroup in every mounted hierarchy; a busy or missing one is left. */
+export function removePodCgroups(root: string, uid: string): void {
+  const rel = podCgroupParent(root, uid);
+  let ctls: string[];
+  try {
+    ctls = readdirSync(CGROUP_FS);
+  } catch {
+    return;
+  }
+  // cgroup v2 (unified) is the mount itself; v1 has one dir per controller.
+  for (const base of [CGROUP_FS, ...ctls.map((c) => join(CGROUP_FS, c))]) {
+    const dir = join(base, rel);
+    try {
+      for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmdirSync(join(dir, e.name));
+      rmdirSync(dir);
+    } catch {
+      /* not in this hierarchy, or still busy */
+    }
+  }
+}
