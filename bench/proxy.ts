@@ -1,0 +1,144 @@
+/**
+ * `npm run bench:proxy`: the proxier's real generator and the host's real
+ * iptables-restore, in a scratch network namespace created (and deleted) here.
+ * Per run: a full sync of 10,000 Services × 5 endpoints into an empty
+ * namespace (generation ms + iptables-restore ms), then partial syncs of one
+ * changed Service (one endpoint replaced), then a full resync over the
+ * programmed table. Medians over the runs; last line JSON with full_sync_ms,
+ * partial_sync_ms and the goals (2,000 ms, 50 ms).
+ *
+ * Needs root, iptables-restore and ip; otherwise it says why and exits 1.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { Proxier, prefixedExec, type SyncResult } from '../src/node/proxy/index.js';
+import type { KubeObject } from '../src/control/apiserver/index.js';
+
+const { values } = parseArgs({
+  options: {
+    services: { type: 'string', default: '10000' },
+    endpoints: { type: 'string', default: '5' },
+    runs: { type: 'string', default: '3' },
+    partials: { type: 'string', default: '5' },
+    chunk: { type: 'string', default: '250' },
+  },
+});
+const SERVICES = Number(values.services);
+const ENDPOINTS = Number(values.endpoints);
+const RUNS = Number(values.runs);
+const PARTIALS = Number(values.partials);
+
+function missing(): string | null {
+  if (process.getuid?.() !== 0) return 'not running as root (the bench programs iptables in a network namespace)';
+  for (const bin of ['iptables', 'iptables-restore', 'iptables-save', 'ip']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
+    } catch {
+      return `${bin} not found (apt-get install iptables iproute2)`;
+    }
+  }
+  return null;
+}
+
+function service(i: number): KubeObject {
+  return {
+    apiVersion: 'v1', kind: 'Service',
+    metadata: { namespace: `ns${i % 100}`, name: `svc${i}` },
+    spec: {
+      type: i % 10 === 0 ? 'NodePort' : 'ClusterIP',
+      clusterIP: `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`,
+      ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, ...(i % 10 === 0 ? { nodePort: 30000 + (i / 10) % 2768 } : {}) }],
+    },
+  };
+}
+
+function slice(i: number, generation: number): KubeObject {
+  const endpoints = [];
+  for (let j = 0; j < ENDPOINTS; j++) {
+    const n = i * ENDPOINTS + j + generation * 7919;
+    endpoints.push({ addresses: [`10.${244 + ((n >> 16) & 7)}.${(n >> 8) & 255}.${n & 255}`], conditions: { ready: true } });
+  }
+  return {
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    metadata: { namespace: `ns${i % 100}`, name: `svc${i}-abcde`, labels: { 'kubernetes.io/service-name': `svc${i}` } },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', protocol: 'TCP', port: 8080 }],
+    endpoints,
+  };
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const r1 = (x: number): number => Math.round(x * 10) / 10;
+
+async function run(ns: string): Promise<{ full: SyncResult; partials: SyncResult[]; resync: SyncResult }> {
+  const proxier = new Proxier({
+    exec: prefixedExec(['ip', 'netns', 'exec', ns]),
+    minSyncIntervalMs: 0,
+    fullResyncIntervalMs: 0,
+    chunkServicePorts: Number(values.chunk),
+    restoreTimeoutMs: 300_000,
+  });
+  for (let i = 0; i < SERVICES; i++) {
+    proxier.onService('ADDED', service(i));
+    proxier.onEndpointSlice('ADDED', slice(i, 0));
+  }
+  const full = await proxier.sync();
+  const partials: SyncResult[] = [];
+  for (let k = 1; k <= PARTIALS; k++) {
+    const i = (k * 1237) % SERVICES;
+    proxier.onEndpointSlice('MODIFIED', slice(i, k), slice(i, k - 1));
+    partials.push(await proxier.sync());
+  }
+  proxier.requestFullSync();
+  const resync = await proxier.sync();
+  await proxier.stop();
+  return { full, partials, resync };
+}
+
+async function main(): Promise<void> {
+  const why = missing();
+  if (why) {
+    console.error(`bench:proxy cannot run: ${why}`);
+    process.exit(1);
+  }
+  const fulls: SyncResult[] = [];
+  const partials: SyncResult[] = [];
+  const resyncs: SyncResult[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const ns = `skiff-bench-${randomBytes(4).toString('hex')}`;
+    execFileSync('ip', ['netns', 'add', ns]);
+    try {
+      const res = await run(ns);
+      fulls.push(res.full);
+      partials.push(...res.partials);
+      resyncs.push(res.resync);
+      const p = res.partials.map((x) => r1(x.totalMs)).join(', ');
+      console.log(`run ${r + 1}: full ${r1(res.full.totalMs)} ms (generate ${r1(res.full.generateMs)}, restore ${r1(res.full.applyMs)}, ${res.full.transactions} transactions); partial ${p} ms; resync ${r1(res.resync.totalMs)} ms`);
+    } finally {
+      execFileSync('ip', ['netns', 'del', ns]);
+    }
+  }
+  const out = {
+    bench: 'proxy',
+    services: SERVICES,
+    endpoints_per_service: ENDPOINTS,
+    runs: RUNS,
+    full_sync_ms: r1(median(fulls.map((x) => x.totalMs))),
+    full_generate_ms: r1(median(fulls.map((x) => x.generateMs))),
+    full_restore_ms: r1(median(fulls.map((x) => x.applyMs))),
+    partial_sync_ms: r1(median(partials.map((x) => x.totalMs))),
+    partial_generate_ms: r1(median(partials.map((x) => x.generateMs))),
+    partial_restore_ms: r1(median(partials.map((x) => x.applyMs))),
+    resync_ms: r1(median(resyncs.map((x) => x.totalMs))),
+    iptables: execFileSync('iptables', ['--version']).toString().trim(),
+    full_sync_ms_goal: 2000,
+    partial_sync_ms_goal: 50,
+  };
+  console.log(JSON.stringify(out));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
