@@ -69,6 +69,12 @@ test('service IPs and node ports: unique across 50 services, kept across a leade
     const k = (await call(e, 'GET', '/api/v1/namespaces/default/services/kubernetes')).body;
     t.is(k.spec.clusterIP, '10.96.0.1');
     t.like(k.spec.ports[0], { name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 });
+    // Cluster DNS: served on every node at the tenth address; the Service says so for the proxies.
+    await eventually('the kube-dns service', async () => (await call(e, 'GET', '/api/v1/namespaces/kube-system/services/kube-dns')).status === 200);
+    const dns = (await call(e, 'GET', '/api/v1/namespaces/kube-system/services/kube-dns')).body;
+    t.is(dns.spec.clusterIP, '10.96.0.10');
+    t.is(dns.metadata.annotations['skiff.io/node-local'], 'true');
+    t.deepEqual(dns.spec.ports.map((p: { name: string; protocol: string; port: number }) => `${p.name}/${p.protocol}/${p.port}`), ['dns/UDP/53', 'dns-tcp/TCP/53']);
 
     const base = '/api/v1/namespaces/default/services';
     for (let i = 0; i < 50; i++) {

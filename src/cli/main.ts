@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runDemo } from '../sim/index.js';
 import { MASTER_USAGE, masterCommand } from './master.js';
+import { NODE_USAGE, nodeCommand } from './node.js';
 import { SIM_USAGE, UsageError, simCommand } from './sim.js';
 import { UP_USAGE, upCommand } from './up.js';
 
@@ -15,6 +16,7 @@ const USAGE = `usage: skiff <command> [options]
 commands:
   up       start a local cluster of masters in the foreground (prints READY {json} when it has a leader)
   master   run one member of the replicated store (etcd-compatible API)
+  node     run a worker: Pods through containerd, pod networking, Service proxy, cluster DNS
   demo     watch a simulated 3-member Raft cluster elect, commit, lose its leader and recover
   sim      run the deterministic cluster simulator over many seeds
   version  print the version
@@ -22,6 +24,8 @@ commands:
 ${UP_USAGE}
 
 ${MASTER_USAGE}
+
+${NODE_USAGE}
 
 ${SIM_USAGE}`;
 
@@ -63,6 +67,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'master':
         if (rest.includes('--help') || rest.includes('-h')) return (out(MASTER_USAGE), 0);
         return await masterCommand(rest);
+      case 'node':
+        if (rest.includes('--help') || rest.includes('-h')) return (out(NODE_USAGE), 0);
+        return await nodeCommand(rest);
       case 'up':
         if (rest.includes('--help') || rest.includes('-h')) return (out(UP_USAGE), 0);
         return await upCommand(rest, out);
@@ -86,6 +93,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       err(`skiff ${command}: ${(e as Error).message}`);
       return 2;
+    }
+    if ((e as { code?: string }).code?.startsWith('NODE_ERR_')) {
+      err(`skiff ${command}: ${(e as Error).message}`);
+      return 1;
     }
     throw e;
   }

@@ -55,6 +55,13 @@ export interface ServiceIpOptions {
 
 export const SERVICE_IP_DEFAULTS: ServiceIpOptions = { serviceCidr: '10.96.0.0/12', nodePortRange: [30000, 32767] };
 export const KUBERNETES_SERVICE = { namespace: 'default', name: 'kubernetes', port: 443, targetPort: 6443 } as const;
+/**
+ * Cluster DNS: every node daemon serves it node-locally on this Service's IP
+ * (the tenth of the range, upstream's convention), so the Service has no
+ * selector and the proxies leave it alone (the annotation says so).
+ */
+export const KUBE_DNS_SERVICE = { namespace: 'kube-system', name: 'kube-dns' } as const;
+export const NODE_LOCAL_ANNOTATION = 'skiff.io/node-local';
 /** Offsets in the service CIDR that dynamic allocation never hands out. */
 export const KUBERNETES_IP_OFFSET = 1;
 export const DNS_IP_OFFSET = 10;
@@ -289,6 +296,7 @@ export class ServiceIpController implements Controller {
     onStop(ctx.stopped, () => queue.shutDown());
     if (!(await this.catchUp(ctx, informer))) return;
     queue.add(`${KUBERNETES_SERVICE.namespace}/${KUBERNETES_SERVICE.name}`);
+    queue.add(`${KUBE_DNS_SERVICE.namespace}/${KUBE_DNS_SERVICE.name}`);
     await Promise.all([
       runWorkers(queue, WORKERS, (key) => this.reconcile(ctx, informer, key), (key, e) => ctx.logger.warn({ err: e, service: key }, 'service IP allocation failed; retrying')),
       aborted(ctx.stopped),
@@ -332,6 +340,7 @@ export class ServiceIpController implements Controller {
     const svc = informer.get(objectKey(SERVICES, namespace, name));
     if (!svc) {
       if (namespace === KUBERNETES_SERVICE.namespace && name === KUBERNETES_SERVICE.name) await this.createKubernetesService(ctx);
+      if (namespace === KUBE_DNS_SERVICE.namespace && name === KUBE_DNS_SERVICE.name) await this.createDnsService(ctx);
       return;
     }
     if (svc.metadata.deletionTimestamp) return;
@@ -390,6 +399,32 @@ export class ServiceIpController implements Controller {
   private giveBack(key: string, ip: number | null, ports: number[]): void {
     if (ip !== null) this.ips.abandon(ip, key);
     for (const p of ports) this.ports.abandon(p, key);
+  }
+
+  private async createDnsService(ctx: ControllerContext): Promise<void> {
+    const ip = this.dnsIP;
+    const svc: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: KUBE_DNS_SERVICE.name, labels: { 'k8s-app': 'kube-dns', 'kubernetes.io/name': 'CoreDNS' }, annotations: { [NODE_LOCAL_ANNOTATION]: 'true' } },
+      spec: {
+        type: 'ClusterIP',
+        clusterIP: ip,
+        clusterIPs: [ip],
+        ports: [
+          { name: 'dns', protocol: 'UDP', port: 53, targetPort: 53 },
+          { name: 'dns-tcp', protocol: 'TCP', port: 53, targetPort: 53 },
+        ],
+        sessionAffinity: 'None',
+      },
+    };
+    try {
+      await ctx.rest.create({ r: SERVICES, namespace: KUBE_DNS_SERVICE.namespace }, svc, { dryRun: false });
+      ctx.logger.info({ clusterIP: ip }, 'created the kube-dns service (served on every node)');
+    } catch (e) {
+      if (isApiError(e) && e.reason === 'AlreadyExists') return;
+      throw e;
+    }
   }
 
   private async createKubernetesService(ctx: ControllerContext): Promise<void> {
