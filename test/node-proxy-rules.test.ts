@@ -16,7 +16,6 @@ import {
   sliceInfoOf,
   usableEndpoints,
   type ServicePortInfo,
-  type ServicePortRules,
 } from '../src/node/proxy/index.js';
 import { probability, writeOwnChains } from '../src/node/proxy/rules.js';
 import type { KubeObject } from '../src/control/apiserver/index.js';
@@ -40,12 +39,6 @@ function slice(service: string, endpoints: { ip: string; ready?: boolean; servin
 
 function port(overrides: Partial<ServicePortInfo> = {}): ServicePortInfo {
   return { name: 'default/web:http', service: 'default/web', portName: 'http', protocol: 'TCP', clusterIP: '10.96.0.50', port: 80, nodePort: 0, affinitySeconds: 0, ...overrides };
-}
-
-/** All lines a service port programs, own chains included. */
-function allText(r: ServicePortRules): string {
-  const own = writeOwnChains(r, cfg);
-  return [...r.natServices, ...r.natNodePorts, own.decl, own.rules, ...r.filterServices, ...r.filterExternal].join('\n');
 }
 
 test('chain names are upstream kube-proxy hashes and stable', (t) => {
