@@ -18,6 +18,7 @@ import { ApiClient, type Json } from '../src/node/api/index.js';
 import { BUSYBOX_IMAGE, buildImageTars } from '../src/node/images/index.js';
 import { writeCniConfig } from '../src/node/network/index.js';
 import { Kubelet, LABEL_POD_UID } from '../src/node/kubelet/index.js';
+import { NodeServer } from '../src/node/server.js';
 import { type ControlCluster, startControlCluster } from './helpers/control-cluster.js';
 import { type Containerd, createTestNetns, startContainerd } from './helpers/containerd.js';
 import { hostGate } from './helpers/host-gate.js';
@@ -27,6 +28,9 @@ const g = hostGate(test, 'test/node-kubelet.test.ts', ['root', 'containerd', 'ct
 
 const POD_CIDR = '10.244.9.0/24';
 const NODE = 'kubelet-t1';
+/** The node's address as the API server reaches its kubelet port (logs): loopback, as everything here. */
+const NODE_IP = '127.0.0.1';
+let server: NodeServer;
 let cluster: ControlCluster;
 let ctd: Containerd;
 let netns: { name: string; remove: () => Promise<void> };
@@ -39,7 +43,7 @@ function newKubelet(): Kubelet {
     api,
     cri: ctd.cri,
     nodeName: NODE,
-    nodeIP: '10.99.0.1',
+    nodeIP: NODE_IP,
     rootDir: join(dir, 'kubelet'),
     podLogDir: ctd.podLogDir,
     cgroupRoot: `/${netns.name}`,
@@ -47,6 +51,7 @@ function newKubelet(): Kubelet {
     clusterDomain: 'cluster.local',
     resolvConf: '',
     maxPods: 20,
+    kubeletPort: server.kubeletPort,
     leaseRenewSeconds: 1,
     statusReportSeconds: 5,
     relistMs: 300,
@@ -87,12 +92,15 @@ if (g.enabled) {
     await writeCniConfig(ctd.cniConfDir, { podCidr: POD_CIDR, bridge: 'skiff-k0', dataDir: ctd.cniDataDir });
     cluster = await startControlCluster({ members: ['a'], controllers: () => [] });
     api = new ApiClient({ baseUrl: `http://127.0.0.1:${cluster.apis.get('a')!.port}`, token: 't' });
+    server = new NodeServer({ host: '127.0.0.1', readOnlyPort: 0, kubeletPort: 0, tls: null, cri: ctd.cri, podLogDir: ctd.podLogDir, pods: () => kubelet?.podList() ?? [], metrics: () => '', healthy: () => null, logger: pino({ level: 'silent' }) });
+    await server.start();
     kubelet = newKubelet();
     await kubelet.start();
   });
 
   test.after.always(async () => {
     await kubelet?.stop();
+    await server?.close();
     api?.close();
     try {
       await ctd?.stop();
@@ -112,7 +120,7 @@ g.serial('the node registers with capacity and conditions, and renews its Lease'
   t.regex(node.status.capacity.memory, /^\d+Ki$/);
   t.is(node.status.capacity.pods, '20');
   t.deepEqual(node.status.addresses, [
-    { type: 'InternalIP', address: '10.99.0.1' },
+    { type: 'InternalIP', address: NODE_IP },
     { type: 'Hostname', address: NODE },
   ]);
   const ready = node.status.conditions.find((c: Json) => c.type === 'Ready');
@@ -157,7 +165,7 @@ g.serial('a pod of two containers runs: shared network and emptyDir, env from a 
     return p.status?.phase === 'Running' && statusOf(p, 'sidecar')?.state?.running ? p : null;
   });
   t.regex(p.status.podIP, /^10\.244\.9\./);
-  t.is(p.status.hostIP, '10.99.0.1');
+  t.is(p.status.hostIP, NODE_IP);
   t.is(p.status.qosClass, 'BestEffort');
   t.regex(statusOf(p, 'httpd').containerID, /^containerd:\/\//);
   t.is(statusOf(p, 'httpd').restartCount, 0);
@@ -206,6 +214,36 @@ g.serial('restart policies: OnFailure restarts a failing container with back-off
     return w?.reason === 'CrashLoopBackOff' ? w : null;
   }, 20_000);
   t.regex(backoff.message, /back-off/);
+});
+
+g.serial('kubectl logs through the API: the kubelet port streams CRI logs (tail, previous, a missing container); the read-only port serves pods, spec and metrics', async (t) => {
+  const base = `http://127.0.0.1:${cluster.apis.get('a')!.port}/api/v1/namespaces/default/pods`;
+  const get = async (path: string) => {
+    const r = await fetch(`${base}/${path}`, { headers: { Authorization: 'Bearer t' } });
+    return { status: r.status, text: await r.text() };
+  };
+  const logs = await get('crash/log?container=c');
+  t.is(logs.status, 200, logs.text);
+  t.is(logs.text, 'crashing\n');
+  const prev = await get('crash/log?previous=true');
+  t.is(prev.text, 'crashing\n', 'the only container is the default');
+  const two = await get('web/log');
+  t.is(two.status, 400);
+  t.regex(JSON.parse(two.text).message, /a container name must be specified for pod web, choose one of: \[httpd sidecar\]/);
+  const side = await get('web/log?container=sidecar&tailLines=1&timestamps=true');
+  t.regex(side.text, /^\d{4}-\d\d-\d\dT\S+ started\n$/);
+  t.is((await get('web/log?container=nope')).status, 400);
+  t.is((await get('web/log?container=sidecar&tailLines=-1')).status, 400);
+  // The read-only port.
+  const ro = `http://127.0.0.1:${server.readOnlyPort}`;
+  t.is(await (await fetch(`${ro}/healthz`)).text(), 'ok');
+  const pods = (await (await fetch(`${ro}/pods`)).json()) as { items: Json[] };
+  t.true(pods.items.some((p) => p.metadata.name === 'web'));
+  const spec = (await (await fetch(`${ro}/spec`)).json()) as { num_cores: number };
+  t.true(spec.num_cores >= 1);
+  const metrics = await (await fetch(`${ro}/metrics`)).text();
+  t.regex(metrics, /container_memory_working_set_bytes\{namespace="default",pod="web",container="httpd"\} \d+/);
+  t.regex(metrics, /container_cpu_usage_seconds_total\{namespace="default",pod="web",container="sidecar"\} [\d.e-]+/);
 });
 
 g.serial('a failing liveness probe restarts the container; a readiness probe gates Ready', async (t) => {

@@ -43,6 +43,8 @@ Kubernetes API (served only with --listen-api-url):
   --tls-cert-file, --tls-private-key-file   the API's serving certificate instead (PEM)
   --client-ca-file               CA whose client certificates are accepted (CN = user, O = groups)
   --token-auth-file              bearer tokens: CSV lines token,user,uid,"group1,group2"
+  --kubelet-client-certificate, --kubelet-client-key   how this API server proves itself to kubelets (pods/log);
+                                 with --pki-dir one is issued from the cluster CA
   --advertise-address            the IP other hosts and Pods reach this API at (default: the listen IP,
                                  or this host's first non-loopback IPv4 when listening on all of them)
   --event-ttl                    how long Events live after their last write: 1h, 30m, 90s (default 1h)
@@ -84,6 +86,8 @@ export function parseMasterArgs(argv: string[]): Omit<MasterOptions, 'logger'> &
       'tls-private-key-file': str,
       'client-ca-file': str,
       'token-auth-file': str,
+      'kubelet-client-certificate': str,
+      'kubelet-client-key': str,
       'insecure-http': { type: 'boolean', default: false },
       'event-ttl': { type: 'string', default: '1h' },
       'advertise-address': str,
@@ -159,6 +163,8 @@ export interface ApiFlags {
   tokenFile?: string;
   eventTtlSeconds: number;
   advertiseAddress?: string;
+  kubeletClientCertFile?: string;
+  kubeletClientKeyFile?: string;
 }
 
 /** A Go-style duration of hours, minutes and seconds ("1h", "1h30m", "90s") in whole seconds. */
@@ -173,7 +179,7 @@ function parseApiFlags(v: Record<string, string | boolean | undefined>): ApiFlag
   const url = (v['listen-api-url'] as string) ?? '';
   const insecureHttp = v['insecure-http'] === true;
   if (!url) {
-    for (const f of ['pki-dir', 'tls-cert-file', 'tls-private-key-file', 'client-ca-file', 'token-auth-file']) if (v[f] !== undefined) throw new UsageError(`--${f} needs --listen-api-url`);
+    for (const f of ['pki-dir', 'tls-cert-file', 'tls-private-key-file', 'client-ca-file', 'token-auth-file', 'kubelet-client-certificate', 'kubelet-client-key']) if (v[f] !== undefined) throw new UsageError(`--${f} needs --listen-api-url`);
     return null;
   }
   const m = /^(https?):\/\/([^/]+):(\d+)\/?$/.exec(url);
@@ -190,6 +196,11 @@ function parseApiFlags(v: Record<string, string | boolean | undefined>): ApiFlag
   if (keyFile) out.keyFile = keyFile;
   if (v['client-ca-file']) out.clientCaFile = v['client-ca-file'] as string;
   if (v['token-auth-file']) out.tokenFile = v['token-auth-file'] as string;
+  const kcc = v['kubelet-client-certificate'] as string | undefined;
+  const kck = v['kubelet-client-key'] as string | undefined;
+  if (Boolean(kcc) !== Boolean(kck)) throw new UsageError('--kubelet-client-certificate and --kubelet-client-key go together');
+  if (kcc) out.kubeletClientCertFile = kcc;
+  if (kck) out.kubeletClientKeyFile = kck;
   if (v['advertise-address']) {
     const ip = v['advertise-address'] as string;
     if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) throw new UsageError(`--advertise-address: an IPv4 address, got ${JSON.stringify(ip)}`);
@@ -255,6 +266,8 @@ export async function masterCommand(argv: string[]): Promise<number> {
 async function startApi(f: ApiFlags, master: Master, logger: pino.Logger): Promise<ApiServer> {
   const [host, port] = splitHostPort(f.listen);
   let tls: { certPem: string; keyPem: string; caPem: string } | null = null;
+  let kubeletClient: { certPem: string; keyPem: string } | null = null;
+  if (f.kubeletClientCertFile && f.kubeletClientKeyFile) kubeletClient = { certPem: readFileSync(f.kubeletClientCertFile, 'utf8'), keyPem: readFileSync(f.kubeletClientKeyFile, 'utf8') };
   if (!f.insecureHttp) {
     let caPem = f.clientCaFile ? readFileSync(f.clientCaFile, 'utf8') : '';
     let certPem: string;
@@ -273,6 +286,8 @@ async function startApi(f: ApiFlags, master: Master, logger: pino.Logger): Promi
       ips.delete('::');
       ({ certPem, keyPem } = issueCertificate({ ca: pki.ca, commonName: `skiff-apiserver-${master.store.name}`, dnsNames: [...dns].filter((d) => /^[a-z0-9.-]+$/i.test(d)), ipAddresses: [...ips], usages: ['server'] }));
       if (!caPem) caPem = pki.ca.certPem;
+      // How this API server proves itself to kubelets (pods/log), as upstream's apiserver-kubelet-client.
+      kubeletClient ??= issueCertificate({ ca: pki.ca, commonName: 'skiff-apiserver-kubelet-client', organizations: ['system:masters'], usages: ['client'] });
     }
     tls = { certPem, keyPem, caPem };
   }
@@ -289,6 +304,7 @@ async function startApi(f: ApiFlags, master: Master, logger: pino.Logger): Promi
     metrics: master.metrics,
     eventTtlSeconds: f.eventTtlSeconds,
     advertise: { ip: f.advertiseAddress ?? advertisedIp(host), port },
+    kubeletClient,
   });
   await api.start();
   return api;

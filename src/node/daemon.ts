@@ -109,24 +109,6 @@ export class NodeDaemon {
     } catch (e) {
       throw new NodeStartError(`containerd does not answer on ${o.containerdSocket}: ${e instanceof Error ? e.message : String(e)} (is containerd running with its CRI plugin enabled?)`);
     }
-    this.kubelet = new Kubelet({
-      api: this.api,
-      cri: this.cri,
-      nodeName: o.nodeName,
-      nodeIP: o.nodeIP,
-      rootDir: o.rootDir,
-      podLogDir: o.podLogDir,
-      clusterDNS: o.dns ? [o.clusterDNS] : [],
-      clusterDomain: o.clusterDomain,
-      resolvConf: o.resolvConf,
-      maxPods: o.maxPods,
-      labels: o.labels,
-      networkReady: () => this.networkReady,
-      backoffBaseMs: o.backoffBaseMs,
-      leaseRenewSeconds: o.leaseRenewSeconds,
-      logger: o.logger,
-    });
-
     // Nodes: routes to the others' pod CIDRs, and our own CIDR once assigned.
     const nodes = new Informer(this.api, { path: '/api/v1/nodes', logger: o.logger });
     nodes.onChange((type, node) => {
@@ -175,6 +157,25 @@ export class NodeDaemon {
       logger: o.logger,
     });
     await this.server.start();
+    this.kubelet = new Kubelet({
+      api: this.api,
+      cri: this.cri,
+      nodeName: o.nodeName,
+      nodeIP: o.nodeIP,
+      rootDir: o.rootDir,
+      podLogDir: o.podLogDir,
+      clusterDNS: o.dns ? [o.clusterDNS] : [],
+      clusterDomain: o.clusterDomain,
+      resolvConf: o.resolvConf,
+      maxPods: o.maxPods,
+      labels: o.labels,
+      networkReady: () => this.networkReady,
+      backoffBaseMs: o.backoffBaseMs,
+      leaseRenewSeconds: o.leaseRenewSeconds,
+      kubeletPort: this.server.kubeletPort,
+      logger: o.logger,
+    });
+
     await this.kubelet.start();
     // Registration may have carried the CIDR already.
     if (this.kubelet.nodeStatus.node) this.learnPodCidr(this.kubelet.nodeStatus.node);

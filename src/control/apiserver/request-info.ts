@@ -77,6 +77,7 @@ export function parseResourcePath(group: string, version: string, rest: string[]
   // A subresource is always addressed by name; POST to binding creates it.
   if (sub && !name) throw notFoundPath();
   if (sub === 'binding' && verb !== 'create') throw methodNotAllowed();
+  if (sub === 'log' && verb !== 'get') throw methodNotAllowed();
   if (verb === 'create' && name && sub !== 'binding') throw methodNotAllowed();
   if (verb === 'watch' && name) verb = 'watch';
   return { resource, namespace, name, subresource: sub as Subresource | '', verb };

@@ -26,6 +26,7 @@ import { applyPatch, isPatchError, patchTypeFromContentType, strategicMergeTypeF
 import { parseResourcePath, type RequestInfo, splitGroupVersion } from './request-info.js';
 import { type DeleteOptions, encodeContinue, Rest } from './rest.js';
 import { parseSelection } from './selection.js';
+import { kubeletAddress, logRequest, proxyLog } from './pod-log.js';
 import { labelSelectorToString, selectorFromSet } from './selectors/index.js';
 import { type IncludeObject, toTable } from './table.js';
 import { eventLine, startWatch, watchErrorEvent, type KubeWatchEvent } from './watch.js';
@@ -76,6 +77,13 @@ export interface ApiServerOptions {
   eventTtlSeconds?: number;
   /** Requests in flight per pool (defaults: INFLIGHT_LIMITS_DEFAULT). */
   inflight?: { readonly: number; mutating: number; watch: number };
+  /**
+   * How this API server reaches kubelets (pods/log): over HTTPS with this
+   * client certificate (signed by the cluster CA, which the nodes trust), or
+   * null for plain HTTP (clusters without TLS, tests). Kubelets' serving
+   * certificates are self-signed and not verified, as upstream's default.
+   */
+  kubeletClient?: { certPem: string; keyPem: string } | null;
 }
 
 /** Upstream's verb names in metrics. */
@@ -235,7 +243,9 @@ export class ApiServer {
     const user = this.auth.authenticate(req);
     if (!user) return this.fail(res, unauthorized());
     ctx.user = user;
-    const pool: Pool = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1' ? 'watch' : MUTATING_METHODS.has(ctx.verb) ? 'mutating' : 'readonly';
+    // Long-running: watches, and followed logs.
+    const long = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1' || (url.searchParams.get('follow') === 'true' && url.pathname.endsWith('/log'));
+    const pool: Pool = long ? 'watch' : MUTATING_METHODS.has(ctx.verb) ? 'mutating' : 'readonly';
     const limit = (this.o.inflight ?? INFLIGHT_LIMITS_DEFAULT)[pool];
     if (this.inflight[pool] >= limit) return this.fail(res, new ApiError('TooManyRequests', 'Too many requests, please try again later.', { retryAfterSeconds: 1 }));
     this.inflight[pool]++;
@@ -305,6 +315,7 @@ export class ApiServer {
       case 'get': {
         const obj = await this.rest.get(t);
         if (info.subresource === 'scale') return this.send(c, 200, toScale(obj));
+        if (info.subresource === 'log') return this.podLog(c, obj);
         return this.sendObjects(c, r.kind, [obj], null, true);
       }
       case 'list':
@@ -543,6 +554,21 @@ export class ApiServer {
     const text = f.kind === 'yaml' ? toYaml(body) : JSON.stringify(body);
     c.res.writeHead(code, { 'Content-Type': f.kind === 'yaml' ? 'application/yaml' : 'application/json', 'Content-Length': Buffer.byteLength(text) });
     c.res.end(c.req.method === 'HEAD' ? undefined : text);
+  }
+
+  /** pods/log: the container's log, from its node's kubelet (see pod-log.ts). */
+  private async podLog(c: Ctx, pod: KubeObject): Promise<void> {
+    const { container, query } = logRequest(pod, c.url.searchParams);
+    if (this.o.tls && !this.o.kubeletClient) throw unavailable('this API server has no kubelet client certificate (--kubelet-client-certificate and --kubelet-client-key, or --pki-dir)');
+    const nodeName = pod.spec?.nodeName;
+    if (!nodeName) throw badRequest(`pod ${pod.metadata.name} does not have a host assigned`);
+    const nodes = lookupResource('', 'v1', 'nodes')!;
+    const node = await this.rest.get({ r: nodes, namespace: '', name: nodeName });
+    const { host, port } = kubeletAddress(node);
+    const path = `/containerLogs/${encodeURIComponent(pod.metadata.namespace!)}/${encodeURIComponent(pod.metadata.name!)}/${encodeURIComponent(container)}${query ? `?${query}` : ''}`;
+    const closed = new AbortController();
+    c.res.once('close', () => closed.abort());
+    await proxyLog(c.res, { host, port, path }, this.o.kubeletClient ?? null, closed.signal);
   }
 
   private fail(res: ServerResponse, e: ApiError): void {

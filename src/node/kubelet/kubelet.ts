@@ -38,6 +38,8 @@ export interface KubeletOptions {
   resolvConf: string;
   maxPods: number;
   labels?: Record<string, string>;
+  /** The port of the node's kubelet endpoints (logs), as published in the Node's status. */
+  kubeletPort?: number;
   leaseRenewSeconds?: number;
   statusReportSeconds?: number;
   relistMs?: number;
@@ -93,6 +95,7 @@ export class Kubelet {
       maxPods: o.maxPods,
       rootDir: o.rootDir,
       labels: o.labels,
+      kubeletPort: o.kubeletPort,
       leaseRenewSeconds: o.leaseRenewSeconds ?? KUBELET_DEFAULTS.leaseRenewSeconds,
       statusReportSeconds: o.statusReportSeconds ?? KUBELET_DEFAULTS.statusReportSeconds,
       runtime: async () => {

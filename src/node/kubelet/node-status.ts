@@ -25,6 +25,8 @@ export interface NodeStatusOptions {
   taints?: Json[];
   leaseRenewSeconds: number;
   statusReportSeconds: number;
+  /** The port the kubelet endpoints (logs) listen on, published in the Node's status (default KUBELET_PORT). */
+  kubeletPort?: number;
   /** What the runtime says (containerd's version); asked at each status. */
   runtime: () => Promise<{ version: string; ready: boolean; message: string }>;
   /** Whether pod networking is set up on this node (CNI config and routes). */
@@ -163,7 +165,7 @@ export class NodeStatusManager {
         { type: 'InternalIP', address: this.o.nodeIP },
         { type: 'Hostname', address: this.o.nodeName },
       ],
-      daemonEndpoints: { kubeletEndpoint: { Port: KUBELET_PORT } },
+      daemonEndpoints: { kubeletEndpoint: { Port: this.o.kubeletPort ?? KUBELET_PORT } },
       nodeInfo: {
         machineID: this.info.machineID,
         systemUUID: this.info.systemUUID,
