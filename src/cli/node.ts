@@ -35,7 +35,7 @@ export const NODE_USAGE = `usage: skiff node --kubeconfig FILE [options]
   --no-proxy            do not program Service rules
   --no-dns              do not serve cluster DNS
   --dns-port            (default: 53)
-  --cleanup             remove the rules, routes and addresses a node daemon installed, then exit
+  --cleanup             remove the rules, routes, addresses and the pod bridge a node daemon installed, then exit
   --log-level           debug | info | warn | error (default: info)`;
 
 function firstIPv4(): string {
@@ -82,7 +82,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   });
   const logger = pino({ level: v['log-level'], base: { component: 'node', node: v['node-name'] } });
   if (v.cleanup) {
-    const r = await cleanupNode({ clusterDNS: v['cluster-dns']!, clusterCidr: v['cluster-cidr']! });
+    const r = await cleanupNode({ clusterDNS: v['cluster-dns']!, clusterCidr: v['cluster-cidr']!, bridge: v.bridge! });
     logger.info(r, 'removed the node daemon rules, routes and addresses');
     return 0;
   }

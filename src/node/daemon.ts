@@ -229,13 +229,15 @@ export class NodeDaemon {
   }
 }
 
-/** `skiff node --cleanup`: removes the Service rules, the masquerade, the pod routes and the DNS address. */
-export async function cleanupNode(o: { clusterDNS: string; clusterCidr: string; exec?: Exec }): Promise<{ chains: number; jumps: number }> {
+/** `skiff node --cleanup`: removes the Service rules, the masquerade, the pod routes, the DNS address and the pod bridge. */
+export async function cleanupNode(o: { clusterDNS: string; clusterCidr: string; bridge?: string; exec?: Exec }): Promise<{ chains: number; jumps: number }> {
   const run = (argv: string[]) => (o.exec ?? runCommand)(argv, RUN).catch(() => undefined);
   const r = await cleanupProxyRules({ exec: o.exec });
   await cleanupMasquerade(o.exec);
   await run(['ip', 'route', 'flush', 'proto', 'static', 'root', o.clusterCidr]);
   await run(['ip', 'addr', 'del', `${o.clusterDNS}/32`, 'dev', 'lo']);
+  // The pod bridge the CNI plugin made (its pods are gone by now).
+  await run(['ip', 'link', 'del', o.bridge ?? DEFAULT_BRIDGE]);
   return r;
 }
 

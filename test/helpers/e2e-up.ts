@@ -95,7 +95,9 @@ export class SkiffUp {
   private readonly exited: Promise<UpExit>;
 
   constructor(readonly args: string[]) {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', MAIN_TS, 'up', ...args], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // Tests and benches run masters only unless they ask for a node (a node changes the host: iptables, lo, a bridge).
+    const full = args.includes('--node') ? args : [...args, '--node', 'no'];
+    this.proc = spawn(process.execPath, ['--import', 'tsx', MAIN_TS, 'up', ...full], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const pgid = this.proc.pid;
     if (pgid !== undefined) liveGroups.add(pgid);
     this.proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
