@@ -152,7 +152,7 @@ export class NodeDaemon {
       cri: this.cri,
       podLogDir: o.podLogDir,
       pods: () => this.kubelet?.podList() ?? [],
-      metrics: () => this.dnsServer?.registry.render() ?? '',
+      metrics: () => this.metricsText(),
       healthy: () => null,
       logger: o.logger,
     });
@@ -180,6 +180,28 @@ export class NodeDaemon {
     // Registration may have carried the CIDR already.
     if (this.kubelet.nodeStatus.node) this.learnPodCidr(this.kubelet.nodeStatus.node);
     o.logger.info({ node: o.nodeName, podCIDR: this.podCidr || null, proxy: o.proxy, dns: o.dns }, 'node daemon started');
+  }
+
+  /** The daemon's own series: the proxy's syncs, the kubelet's pods, DNS requests. */
+  private metricsText(): string {
+    const lines: string[] = [];
+    const m = (name: string, type: 'counter' | 'gauge', help: string, v: number) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${v}`);
+    const p = this.proxier?.stats;
+    if (p) {
+      m('skiff_proxy_syncs_total', 'counter', 'Rule syncs (full and partial).', p.syncs);
+      m('skiff_proxy_full_syncs_total', 'counter', 'Full rule syncs.', p.fullSyncs);
+      m('skiff_proxy_failed_syncs_total', 'counter', 'Rule syncs that failed (retried as full).', p.failedSyncs);
+      m('skiff_proxy_last_sync_seconds', 'gauge', 'Duration of the last sync (generation and iptables-restore).', p.lastSyncMs / 1000);
+      m('skiff_proxy_services', 'gauge', 'Services programmed.', p.services);
+      m('skiff_proxy_conntrack_deleted_total', 'counter', 'Stale UDP conntrack entries deleted.', p.conntrackDeleted);
+    }
+    if (this.kubelet) {
+      m('skiff_kubelet_pods', 'gauge', 'Pods bound to this node that the kubelet works on.', this.kubelet.workerCount);
+      m('skiff_kubelet_relists_total', 'counter', 'Runtime relists (PLEG).', this.kubelet.stats.relists);
+      m('skiff_kubelet_orphans_removed_total', 'counter', 'Sandboxes of vanished pods removed.', this.kubelet.stats.orphansRemoved);
+      m('skiff_kubelet_events_dropped_total', 'counter', 'Events dropped because the queue was full.', this.kubelet.events.stats.dropped);
+    }
+    return `${lines.join('\n')}\n${this.dnsServer?.registry.render() ?? ''}`;
   }
 
   /** A self-signed serving certificate for the kubelet port, trusting the cluster CA's client certificates. */
