@@ -12,6 +12,8 @@
  * All of it talks to the masters only through the API (HTTPS, the node's
  * credential), failing over between them.
  */
+import type { Logger } from 'pino';
+import type { KubeObject } from '../control/apiserver/index.js';
 import { issueCertificate, createCA } from '../control/pki/index.js';
 import { ApiClient, Informer, type Json } from './api/index.js';
 import { CriClient } from './cri/index.js';
@@ -54,7 +56,7 @@ export interface NodeDaemonOptions {
   exec?: Exec;
   backoffBaseMs?: number;
   leaseRenewSeconds?: number;
-  logger: { warn(o: object, m: string): void; info(o: object, m: string): void; debug(o: object, m: string): void; error(o: object, m: string): void; child?(b: object): unknown };
+  logger: Logger;
 }
 
 const RUN = { timeoutMs: 10_000, maxOutputBytes: 1 << 20 };
@@ -120,23 +122,23 @@ export class NodeDaemon {
     if (o.dns) {
       this.zone = new Zone({ domain: o.clusterDomain, dnsServiceIp: o.clusterDNS });
       await this.exec(['ip', 'addr', 'replace', `${o.clusterDNS}/32`, 'dev', 'lo']);
-      this.dnsServer = await DnsServer.start({ zone: this.zone, listenAddresses: [o.clusterDNS], port: o.dnsPort, logger: o.logger as never });
+      this.dnsServer = await DnsServer.start({ zone: this.zone, listenAddresses: [o.clusterDNS], port: o.dnsPort, logger: o.logger });
     }
     if (o.proxy) {
-      this.proxier = new Proxier({ node: { clusterCIDR: o.clusterCidr }, exec: o.exec, logger: o.logger as never });
+      this.proxier = new Proxier({ node: { clusterCIDR: o.clusterCidr }, exec: o.exec, logger: o.logger });
     }
     if (o.proxy || o.dns) {
       const services = new Informer(this.api, { path: '/api/v1/services', logger: o.logger });
       services.onChange((type, svc, old) => {
-        this.safe(() => this.zone?.onService(type, svc as never));
+        this.safe(() => this.zone?.onService(type, svc as KubeObject));
         const local = (s: Json | undefined) => s?.metadata?.annotations?.[NODE_LOCAL_ANNOTATION] === 'true';
-        if (!local(svc)) this.safe(() => this.proxier?.onService(type, svc as never, old as never));
-        else if (old && !local(old)) this.safe(() => this.proxier?.onService('DELETED', old as never));
+        if (!local(svc)) this.safe(() => this.proxier?.onService(type, svc as KubeObject, old as KubeObject));
+        else if (old && !local(old)) this.safe(() => this.proxier?.onService('DELETED', old as KubeObject));
       });
       const slices = new Informer(this.api, { path: '/apis/discovery.k8s.io/v1/endpointslices', logger: o.logger });
       slices.onChange((type, slice, old) => {
-        this.safe(() => this.zone?.onEndpointSlice(type, slice as never));
-        this.safe(() => this.proxier?.onEndpointSlice(type, slice as never, old as never));
+        this.safe(() => this.zone?.onEndpointSlice(type, slice as KubeObject));
+        this.safe(() => this.proxier?.onEndpointSlice(type, slice as KubeObject, old as KubeObject));
       });
       this.informers.push(services, slices);
     }
