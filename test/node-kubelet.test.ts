@@ -275,6 +275,43 @@ g.serial('a failing liveness probe restarts the container; a readiness probe gat
   t.true(events.includes('Unhealthy') && events.includes('Killing'), JSON.stringify(events));
 });
 
+g.serial('kubectl logs -f streams lines as the container writes them', async (t) => {
+  await api.post('/api/v1/namespaces/default/pods', pod('ticker', { containers: [{ name: 'c', image: BUSYBOX_IMAGE, command: ['sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done'] }] }));
+  await eventually('ticker Running', async () => (await getPod('ticker')).status?.phase === 'Running');
+  const ac = new AbortController();
+  const r = await fetch(`http://127.0.0.1:${cluster.apis.get('a')!.port}/api/v1/namespaces/default/pods/ticker/log?follow=true&tailLines=1`, { headers: { Authorization: 'Bearer t' }, signal: ac.signal });
+  t.is(r.status, 200);
+  const reader = r.body!.getReader();
+  let text = '';
+  const t0 = Date.now();
+  while ((text.match(/\n/g) ?? []).length < 4 && Date.now() - t0 < 10_000) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += Buffer.from(value).toString('utf8');
+  }
+  ac.abort();
+  const ticks = text.trim().split('\n').map((l) => Number(/^tick (\d+)$/.exec(l)?.[1]));
+  t.true(ticks.length >= 4, text);
+  t.true(ticks.every((n, i) => Number.isInteger(n) && (i === 0 || n === ticks[i - 1]! + 1)), `consecutive ticks: ${text}`);
+});
+
+g.serial('hostPort reaches the pod through the node; a hostNetwork pod runs in the node\'s network', async (t) => {
+  await api.post('/api/v1/namespaces/default/pods', pod('hp', { containers: [{ name: 'web', image: BUSYBOX_IMAGE, command: ['httpd', '-f', '-p', '8080', '-h', '/www'], ports: [{ containerPort: 8080, hostPort: 18080 }] }] }));
+  await api.post('/api/v1/namespaces/default/pods', pod('hn', { hostNetwork: true, containers: [{ name: 'web', image: BUSYBOX_IMAGE, command: ['httpd', '-f', '-p', '18181', '-h', '/www'] }] }));
+  await eventually('hp Running', async () => (await getPod('hp')).status?.phase === 'Running');
+  const hn = await eventually('hn Running', async () => {
+    const p = await getPod('hn');
+    return p.status?.phase === 'Running' ? p : null;
+  });
+  t.is(hn.status.podIP, NODE_IP, 'a hostNetwork pod has the node IP');
+  // Both from the "host" (the netns containerd and its pods' bridge live in): the bridge's gateway address for the hostPort, loopback for the host network.
+  const inHost = (url: string) => run('nsenter', [`--net=/run/netns/${netns.name}`, '--', 'busybox', 'wget', '-q', '-O', '-', url]).then((r) => r.stdout);
+  const viaHostPort = await eventually('the hostPort answers', () => inHost('http://10.244.9.1:18080/').catch(() => ''));
+  t.regex(viaHostPort, /Welcome to skiff/);
+  const viaHostNet = await eventually('the hostNetwork pod answers', () => inHost('http://127.0.0.1:18181/').catch(() => ''));
+  t.regex(viaHostNet, /Welcome to skiff/);
+});
+
 g.serial('graceful deletion stops the containers, deletes the pod, and removes its sandbox', async (t) => {
   const p = await getPod('web');
   await api.delete('/api/v1/namespaces/default/pods/web', { gracePeriodSeconds: 2 });
