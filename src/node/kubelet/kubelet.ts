@@ -70,6 +70,9 @@ export const KUBELET_DEFAULTS = {
 } as const;
 
 const ORPHAN_SWEEP_MS = 30_000;
+/** Pod cgroups still busy when their pod ended, retried at each relist (bounded set, bounded tries). */
+const CGROUP_RETRY_PODS_MAX = 4096;
+const CGROUP_RETRY_TRIES_MAX = 60;
 
 export class Kubelet {
   readonly nodeStatus: NodeStatusManager;
@@ -85,7 +88,9 @@ export class Kubelet {
   private sweepTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly dns: NodeDnsSettings;
-  readonly stats = { relists: 0, orphansRemoved: 0 };
+  /** Pod uid → removal attempts left for its cgroups. */
+  private readonly cgroupsLeft = new Map<string, number>();
+  readonly stats = { relists: 0, orphansRemoved: 0, cgroupsAbandoned: 0 };
 
   constructor(private readonly o: KubeletOptions) {
     this.events = new NodeEventRecorder(o.api, o.nodeName);
@@ -202,6 +207,7 @@ export class Kubelet {
       logger: o.logger,
       finished: (uid) => {
         this.workers.delete(uid);
+        this.retryCgroups(uid);
       },
       limit: (f) => this.limiter.run(f),
     };
@@ -255,7 +261,29 @@ export class Kubelet {
     this.containers = next;
     this.probes.retain(new Set([...next].filter(([, c]) => c.state === 'CONTAINER_RUNNING').map(([id]) => id)));
     for (const uid of changed) this.workers.get(uid)?.kick();
+    this.removeLeftCgroups();
     this.stats.relists++;
+  }
+
+  /** Queues the pod's cgroups for removal at the next relists if any of them is left. */
+  private retryCgroups(uid: string): void {
+    if (removePodCgroups(this.o.cgroupRoot ?? KUBELET_DEFAULTS.cgroupRoot, uid)) return;
+    if (this.cgroupsLeft.size >= CGROUP_RETRY_PODS_MAX) {
+      this.stats.cgroupsAbandoned++;
+      return;
+    }
+    this.cgroupsLeft.set(uid, CGROUP_RETRY_TRIES_MAX);
+  }
+
+  private removeLeftCgroups(): void {
+    for (const [uid, tries] of this.cgroupsLeft) {
+      if (this.workers.has(uid) || removePodCgroups(this.o.cgroupRoot ?? KUBELET_DEFAULTS.cgroupRoot, uid)) this.cgroupsLeft.delete(uid);
+      else if (tries <= 1) {
+        this.cgroupsLeft.delete(uid);
+        this.stats.cgroupsAbandoned++;
+        this.o.logger.warn({ uid }, 'pod cgroup still busy; left in place');
+      } else this.cgroupsLeft.set(uid, tries - 1);
+    }
   }
 
   /** Stops and removes sandboxes (and their containers) of pods this node no longer has. */
@@ -275,7 +303,7 @@ export class Kubelet {
       await this.o.cri.stopPodSandbox(s.id).catch(() => undefined);
       await this.o.cri.removePodSandbox(s.id).catch(() => undefined);
       removePodDir(this.o.rootDir, uid);
-      removePodCgroups(this.o.cgroupRoot ?? KUBELET_DEFAULTS.cgroupRoot, uid);
+      this.retryCgroups(uid);
       this.stats.orphansRemoved++;
       this.o.logger.info({ sandbox: s.id, pod: `${s.metadata.namespace}/${s.metadata.name}`, uid }, 'removed an orphaned sandbox');
     }

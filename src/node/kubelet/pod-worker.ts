@@ -24,7 +24,7 @@ import { type PreparedVolumes, containerMounts, prepareVolumes, removePodDir } f
 import type { ProbeManager } from './probes.js';
 import type { NodeEventRecorder } from './events.js';
 import { isKubeletError } from './errors.js';
-import { podCgroupParent, removePodCgroups } from './cgroups.js';
+import { podCgroupParent } from './cgroups.js';
 
 export interface WorkerEnv {
   cri: CriClient;
@@ -45,7 +45,7 @@ export interface WorkerEnv {
   configMap(namespace: string, name: string): Promise<Json | null>;
   secret(namespace: string, name: string): Promise<Json | null>;
   logger: { warn(o: object, m: string): void; info(o: object, m: string): void; debug(o: object, m: string): void };
-  /** The worker is done with its pod (deleted and cleaned up). */
+  /** The worker is done with its pod (deleted and cleaned up, but for its cgroups: the kubelet removes them). */
   finished(uid: string): void;
   /** Bounds the syncs running at once across pods. */
   limit<T>(f: () => Promise<T>): Promise<T>;
@@ -460,7 +460,7 @@ export class PodWorker {
     }
     await this.stopAll(sandboxes, await this.env.cri.listContainers({ labelSelector: { [LABEL_POD_UID]: this.uid } }), 0, true);
     removePodDir(this.env.rootDir, this.uid);
-    removePodCgroups(this.env.cgroupRoot, this.uid);
+    // The pod cgroups go in finished(): the kubelet retries them while the runtime still holds one.
     this.closed = true;
     this.env.finished(this.uid);
   }
