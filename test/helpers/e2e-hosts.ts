@@ -87,6 +87,7 @@ export interface E2eHostsOptions {
 }
 
 export class E2eHosts {
+  readonly repoDir = REPO_DIR;
   readonly dir: string;
   readonly hosts: SimHost[] = [];
   masters: E2eCluster | null = null;
