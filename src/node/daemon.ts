@@ -43,6 +43,8 @@ export interface NodeDaemonOptions {
   clusterDomain: string;
   resolvConf: string;
   maxPods: number;
+  /** Parent of the pods' cgroups (default /kubepods); several daemons on one machine (tests) each want their own. */
+  cgroupRoot?: string;
   labels?: Record<string, string>;
   /** Address the node's HTTP endpoints listen on. */
   listenHost: string;
@@ -170,6 +172,7 @@ export class NodeDaemon {
       clusterDomain: o.clusterDomain,
       resolvConf: o.resolvConf,
       maxPods: o.maxPods,
+      cgroupRoot: o.cgroupRoot,
       labels: o.labels,
       networkReady: () => this.networkReady,
       backoffBaseMs: o.backoffBaseMs,
