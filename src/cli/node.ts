@@ -21,6 +21,7 @@ export const NODE_USAGE = `usage: skiff node --kubeconfig FILE [options]
   --containerd-socket   containerd's socket, CRI plugin enabled (default: /run/containerd/containerd.sock)
   --root-dir            pod volumes and state (default: ${KUBELET_DEFAULTS.rootDir})
   --pod-log-dir         container logs (default: ${KUBELET_DEFAULTS.podLogDir})
+  --cgroup-root         parent of the pods' cgroups, <root>/pod<uid> (default: ${KUBELET_DEFAULTS.cgroupRoot})
   --cni-conf-dir        where the pod network's conflist goes, as containerd's CRI cni.conf_dir (default: /etc/cni/net.d)
   --bridge              the pod bridge's name (default: ${DEFAULT_BRIDGE})
   --cluster-cidr        the cluster's pod range (default: 10.244.0.0/16)
@@ -62,6 +63,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
       'containerd-socket': { type: 'string', default: '/run/containerd/containerd.sock' },
       'root-dir': { type: 'string', default: KUBELET_DEFAULTS.rootDir },
       'pod-log-dir': { type: 'string', default: KUBELET_DEFAULTS.podLogDir },
+      'cgroup-root': { type: 'string', default: KUBELET_DEFAULTS.cgroupRoot },
       'cni-conf-dir': { type: 'string', default: '/etc/cni/net.d' },
       bridge: { type: 'string', default: DEFAULT_BRIDGE },
       'cluster-cidr': { type: 'string', default: '10.244.0.0/16' },
@@ -92,6 +94,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
   else throw new UsageError('--kubeconfig is required (or --api for a cluster without TLS)');
   if (v.api) creds.servers = v.api.split(',').map((s) => s.trim()).filter(Boolean);
   for (const s of creds.servers) if (!/^https?:\/\/[^/]+$/.test(s.replace(/\/$/, ''))) throw new UsageError(`--api: not an http(s) URL: ${s}`);
+  if (!v['cgroup-root']!.startsWith('/')) throw new UsageError(`--cgroup-root: an absolute cgroup path, got ${JSON.stringify(v['cgroup-root'])}`);
   const labels: Record<string, string> = {};
   for (const kv of v['node-labels']!.split(',').filter(Boolean)) {
     const eq = kv.indexOf('=');
@@ -105,6 +108,7 @@ export async function nodeCommand(argv: string[]): Promise<number> {
     containerdSocket: v['containerd-socket']!,
     rootDir: v['root-dir']!,
     podLogDir: v['pod-log-dir']!,
+    cgroupRoot: v['cgroup-root']!,
     cniConfDir: v['cni-conf-dir']!,
     bridge: v.bridge!,
     clusterCidr: v['cluster-cidr']!,

@@ -16,7 +16,7 @@
  * Teardown (stop(), idempotent, safe after any partial start): node daemons
  * killed, every pod sandbox stopped and removed through each containerd,
  * containerd stopped (shims, runc state, mounts and temp dir with it), pod
- * cgroups of every sandbox seen removed, namespaces deleted (their veths,
+ * cgroup tree of this run (--cgroup-root) removed, namespaces deleted (their veths,
  * pod bridges, routes and iptables go with them), the bridge deleted, the
  * masters stopped, temp dirs removed. Node processes also carry the orphan
  * guard, so a worker that dies without teardown does not leave them running.
@@ -44,8 +44,8 @@ const NODE_STOP_GRACE_MS = 5_000;
 const HOSTS_MAX = 8;
 const SERVICE_CIDR = '10.96.0.0/12';
 const CGROUP_FS = '/sys/fs/cgroup';
-/** The daemon's default cgroup parent (skiff node has no flag for it). */
-const POD_CGROUP_ROOT = 'kubepods';
+/** The pods' cgroup parent of one run (skiff node --cgroup-root): all of it is removed at the end. */
+const cgroupRootOf = (dir: string) => `skiff-e2e-${dir.split('-').pop()!.toLowerCase()}`;
 
 /** Every node process started in this worker; SIGKILLed if the worker exits with them up. */
 const liveNodes = new Set<ChildProcess>();
@@ -98,7 +98,6 @@ export class E2eHosts {
   api: ApiClient | null = null;
   private bridge = '';
   private netnses: string[] = [];
-  private podUids = new Set<string>();
   private stopped = false;
   private caPem = '';
   private ca: Awaited<ReturnType<typeof loadOrCreateClusterPki>>['ca'] | null = null;
@@ -200,6 +199,7 @@ export class E2eHosts {
       '--node-ip', h.ip,
       '--containerd-socket', h.ctd.socket,
       '--root-dir', h.rootDir,
+      '--cgroup-root', `/${cgroupRootOf(this.dir)}`,
       '--pod-log-dir', h.ctd.podLogDir,
       '--cni-conf-dir', h.ctd.cniConfDir,
       '--bridge', h.bridge,
@@ -263,22 +263,9 @@ export class E2eHosts {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    try {
-      // Pods whose node died mid-removal left their cgroups: know them all while the API answers.
-      if (this.api) for (const p of (await this.api.get('/api/v1/pods')).items ?? []) if (p.metadata?.uid) this.podUids.add(p.metadata.uid);
-    } catch {
-      /* masters down: the sandboxes listed below still name most */
-    }
     await Promise.all(this.hosts.map((h) => this.killNode(h, 'SIGTERM')));
-    for (const h of this.hosts) {
-      try {
-        for (const s of await h.ctd.cri.listPodSandbox(undefined, { timeoutMs: 5_000 })) if (s.metadata?.uid) this.podUids.add(s.metadata.uid);
-      } catch {
-        /* containerd gone: its cleanup below still runs */
-      }
-      await h.ctd.stop().catch(() => undefined);
-    }
-    removePodCgroups(this.podUids);
+    for (const h of this.hosts) await h.ctd.stop().catch(() => undefined);
+    removeCgroupTree(cgroupRootOf(this.dir));
     for (const ns of this.netnses) await ip(['netns', 'del', ns]).catch(() => undefined);
     if (this.bridge) await ip(['link', 'del', this.bridge]).catch(() => undefined);
     this.api?.close();
@@ -310,29 +297,27 @@ function tail(text: string, lines = 40): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
 }
 
-/** Removes the pod cgroups (`/kubepods/pod<uid>` in every hierarchy) of the given pods, deepest first. */
-function removePodCgroups(uids: Set<string>): void {
-  if (uids.size === 0) return;
+/** Removes this run's pod cgroup tree (`/<root>/pod<uid>/...` in every hierarchy), deepest first; busy dirs are left. */
+function removeCgroupTree(root: string): void {
   let bases: string[];
   try {
     bases = [CGROUP_FS, ...readdirSync(CGROUP_FS).map((c) => join(CGROUP_FS, c))];
   } catch {
     return;
   }
-  for (const base of bases) {
-    for (const uid of uids) {
-      const dir = join(base, POD_CGROUP_ROOT, `pod${uid}`);
-      try {
-        for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmdirSync(join(dir, e.name));
-        rmdirSync(dir);
-      } catch {
-        /* absent in this hierarchy, or already removed by the kubelet */
-      }
-    }
+  const rmTree = (dir: string): void => {
+    let entries: import('node:fs').Dirent[];
     try {
-      rmdirSync(join(base, POD_CGROUP_ROOT)); // only if empty: a real node's pods keep it
+      entries = readdirSync(dir, { withFileTypes: true });
     } catch {
-      /* not empty, or absent */
+      return;
     }
-  }
+    for (const e of entries) if (e.isDirectory()) rmTree(join(dir, e.name));
+    try {
+      rmdirSync(dir);
+    } catch {
+      /* still busy */
+    }
+  };
+  for (const base of bases) rmTree(join(base, root));
 }
