@@ -129,8 +129,10 @@ export class NodeDaemon {
     if (o.proxy) {
       this.proxier = new Proxier({ node: { clusterCIDR: o.clusterCidr }, exec: o.exec, logger: o.logger });
     }
+    // Services: the proxy, DNS and the kubelet's service links share one informer.
+    const services = new Informer(this.api, { path: '/api/v1/services', logger: o.logger });
+    this.informers.push(services);
     if (o.proxy || o.dns) {
-      const services = new Informer(this.api, { path: '/api/v1/services', logger: o.logger });
       services.onChange((type, svc, old) => {
         this.safe(() => this.zone?.onService(type, svc as KubeObject));
         const local = (s: Json | undefined) => s?.metadata?.annotations?.[NODE_LOCAL_ANNOTATION] === 'true';
@@ -142,7 +144,7 @@ export class NodeDaemon {
         this.safe(() => this.zone?.onEndpointSlice(type, slice as KubeObject));
         this.safe(() => this.proxier?.onEndpointSlice(type, slice as KubeObject, old as KubeObject));
       });
-      this.informers.push(services, slices);
+      this.informers.push(slices);
     }
     for (const i of this.informers) i.start();
     await Promise.all(this.informers.map((i) => i.synced));
@@ -178,6 +180,7 @@ export class NodeDaemon {
       backoffBaseMs: o.backoffBaseMs,
       leaseRenewSeconds: o.leaseRenewSeconds,
       kubeletPort: this.server.kubeletPort,
+      services,
       logger: o.logger,
     });
 

@@ -48,6 +48,8 @@ export interface KubeletOptions {
   backoffMaxMs?: number;
   /** Pod syncs running at once. */
   parallelSyncs?: number;
+  /** A Services informer to share (the daemon's, which the proxy and DNS use); one of its own when absent. */
+  services?: Informer;
   /** Whether pod networking is ready (the CNI config is written); default: always. */
   networkReady?: () => boolean;
   logger: { warn(o: object, m: string): void; info(o: object, m: string): void; debug(o: object, m: string): void; error(o: object, m: string): void };
@@ -79,6 +81,8 @@ export class Kubelet {
   readonly events: NodeEventRecorder;
   private readonly pods: Informer;
   private readonly services: Informer;
+  /** Whether the Services informer is this kubelet's (started and stopped here). */
+  private readonly ownServices: boolean;
   private readonly workers = new Map<string, PodWorker>();
   private readonly probes: ProbeManager;
   private readonly limiter: Limiter;
@@ -113,7 +117,8 @@ export class Kubelet {
       logger: o.logger,
     });
     this.pods = new Informer(o.api, { path: '/api/v1/pods', fieldSelector: `spec.nodeName=${o.nodeName}`, logger: o.logger });
-    this.services = new Informer(o.api, { path: '/api/v1/services', logger: o.logger });
+    this.ownServices = !o.services;
+    this.services = o.services ?? new Informer(o.api, { path: '/api/v1/services', logger: o.logger });
     this.probes = new ProbeManager(o.cri, (containerId, kind, result, message) => this.onProbe(containerId, kind, result, message));
     this.limiter = new Limiter(o.parallelSyncs ?? KUBELET_DEFAULTS.parallelSyncs);
     let hostResolv: string | null = null;
@@ -131,7 +136,7 @@ export class Kubelet {
     mkdirSync(this.o.rootDir, { recursive: true });
     mkdirSync(this.o.podLogDir, { recursive: true });
     await this.nodeStatus.start();
-    this.services.start();
+    if (this.ownServices) this.services.start();
     this.pods.onChange((type, pod) => this.onPod(type, pod));
     this.pods.start();
     await Promise.all([this.pods.synced, this.services.synced]);
@@ -150,7 +155,7 @@ export class Kubelet {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.nodeStatus.stop();
     this.pods.stop();
-    this.services.stop();
+    if (this.ownServices) this.services.stop();
     await Promise.all([...this.workers.values()].map((w) => w.close()));
     this.probes.close();
     this.events.close();
