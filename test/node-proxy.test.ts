@@ -15,10 +15,38 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostGate } from './helpers/host-gate.js';
-import { Proxier, prefixedExec, cleanupProxyRules, Iptables, type WatchEventType } from '../src/node/proxy/index.js';
+import { Proxier, prefixedExec, cleanupProxyRules, Iptables, Nftables, NFT_TABLE, nftBinary, type Exec, type ProxyMode, type WatchEventType } from '../src/node/proxy/index.js';
 import type { KubeObject } from '../src/control/apiserver/index.js';
 
-const g = hostGate(test, 'test/node-proxy.test.ts', ['root', 'iptables', 'iptables-restore', 'iptables-save', 'ip', 'busybox', 'conntrack']);
+const gates = {
+  iptables: hostGate(test, 'test/node-proxy.test.ts (iptables)', ['root', 'iptables', 'iptables-restore', 'iptables-save', 'ip', 'busybox', 'conntrack']),
+  nftables: hostGate(test, 'test/node-proxy.test.ts (nftables)', ['root', 'nft', 'ip', 'busybox', 'conntrack']),
+} as const;
+
+/** What differs between the modes in the scenario: how to break the rules, what a failure names, what cleanup leaves. */
+interface ModeOps {
+  /** Breaks every ClusterIP by hand (drift). */
+  breakServices(ns: string): string[];
+  failure: RegExp;
+  /** The whole rule set of the namespace, for "nothing of ours is left". */
+  dump(ns: string): string[];
+  leftover: RegExp;
+}
+
+const OPS: Record<ProxyMode, ModeOps> = {
+  iptables: {
+    breakServices: (ns) => ['ip', 'netns', 'exec', ns, 'iptables', '-t', 'nat', '-F', 'KUBE-SERVICES'],
+    failure: /iptables-restore/,
+    dump: (ns) => ['ip', 'netns', 'exec', ns, 'iptables-save'],
+    leftover: /KUBE-/,
+  },
+  nftables: {
+    breakServices: (ns) => ['ip', 'netns', 'exec', ns, nftBinary(), 'flush', 'map', 'ip', NFT_TABLE, 'service-ips'],
+    failure: /nft -f/,
+    dump: (ns) => ['ip', 'netns', 'exec', ns, nftBinary(), 'list', 'ruleset'],
+    leftover: new RegExp(NFT_TABLE),
+  },
+};
 
 interface Run {
   code: number | null;
@@ -143,12 +171,14 @@ async function spread(h: Hosts, ns: string, url: string, n: number): Promise<Map
   return seen;
 }
 
-g.serial('ClusterIP and NodePort reach both endpoints; no endpoints is refused at once; removal re-routes; UDP conntrack; cleanup', async (t) => {
+for (const mode of ['iptables', 'nftables'] as const) {
+const ops = OPS[mode];
+gates[mode].serial(`${mode}: ClusterIP and NodePort reach both endpoints; no endpoints is refused at once; removal re-routes; UDP conntrack; cleanup`, async (t) => {
   const h = new Hosts();
   t.teardown(() => h.down());
   await h.up();
   const exec = prefixedExec(['ip', 'netns', 'exec', h.H]);
-  const p = new Proxier({ exec, minSyncIntervalMs: 0, fullResyncIntervalMs: 0 });
+  const p = new Proxier({ mode, exec, minSyncIntervalMs: 0, fullResyncIntervalMs: 0 });
   t.teardown(() => p.stop());
   const ev = (kind: 'svc' | 'slice', type: WatchEventType, obj: KubeObject, old?: KubeObject) =>
     kind === 'svc' ? p.onService(type, obj, old) : p.onEndpointSlice(type, obj, old);
@@ -221,32 +251,33 @@ g.serial('ClusterIP and NodePort reach both endpoints; no endpoints is refused a
   await p.sync();
   t.truthy((await h.get(h.C, 'http://10.96.0.50/')).body);
 
-  // Drift: someone flushes our KUBE-SERVICES; the periodic full resync repairs it.
-  await must(h.in(h.H, 'iptables', '-t', 'nat', '-F', 'KUBE-SERVICES'));
+  // Drift: someone flushes our KUBE-SERVICES (our service-ips map); the periodic full resync repairs it.
+  await must(ops.breakServices(h.H));
   t.is((await h.get(h.C, 'http://10.96.0.50/')).body, null, 'drift breaks the Service');
   p.requestFullSync();
   t.is((await p.sync()).kind, 'full');
   t.truthy((await h.get(h.C, 'http://10.96.0.50/')).body, 'the full resync repaired it');
 
   // A partial sync that meets drift (a rule it must delete is gone) fails, and the next sync is full.
-  await must(h.in(h.H, 'iptables', '-t', 'nat', '-F', 'KUBE-SERVICES'));
+  await must(ops.breakServices(h.H));
   ev('svc', 'DELETED', service('self', {}));
   const fullBefore = p.stats.fullSyncs;
-  await t.throwsAsync(p.sync(), { message: /iptables-restore/ });
+  await t.throwsAsync(p.sync(), { message: ops.failure });
   t.is(p.stats.failedSyncs, 1);
   await p.sync(); // the retry the failure scheduled may run first; either way one full sync follows
   t.is(p.stats.fullSyncs, fullBefore + 1);
   t.truthy((await h.get(h.C, 'http://10.96.0.50/')).body);
 
-  // Cleanup leaves no KUBE- chain or jump in either table.
+  // Cleanup leaves no KUBE- chain or jump in either table (no skiff-proxy table).
   const removed = await p.cleanup();
-  t.true(removed.chains > 0 && removed.jumps === 8, JSON.stringify(removed));
-  const save = await must(h.in(h.H, 'iptables-save'));
-  t.notRegex(save, /KUBE-/);
-  t.deepEqual(await cleanupProxyRules({ exec }), { jumps: 0, chains: 0 }, 'a second cleanup finds nothing');
+  if (mode === 'iptables') t.true(removed.chains > 0 && removed.jumps === 8 && removed.tables === 0, JSON.stringify(removed));
+  else t.deepEqual(removed, { jumps: 0, chains: 0, tables: 1 });
+  t.notRegex(await must(ops.dump(h.H)), ops.leftover);
+  t.deepEqual(await cleanupProxyRules({ exec, mode }), { jumps: 0, chains: 0, tables: 0 }, 'a second cleanup finds nothing');
 });
+}
 
-g.serial('a restart finds the chains of an earlier run: stale ones are removed by the first full sync', async (t) => {
+gates.iptables.serial('iptables: a restart finds the chains of an earlier run: stale ones are removed by the first full sync', async (t) => {
   const ns = `skiff-t-${randomBytes(3).toString('hex')}-r`;
   await must(['ip', 'netns', 'add', ns]);
   t.teardown(() => run(['ip', 'netns', 'del', ns]).then(() => undefined));
@@ -271,4 +302,37 @@ g.serial('a restart finds the chains of an earlier run: stale ones are removed b
   t.is(save.split('\n').filter((l) => l.includes('-j KUBE-SERVICES')).length, 2, 'jump rules are not duplicated by a second run');
   await b.cleanup();
   t.notRegex(await must(['ip', 'netns', 'exec', ns, 'iptables-save']), /KUBE-/);
+});
+
+gates.nftables.serial('nftables: a restart finds the chains and sets of an earlier run: stale ones are removed by the first full sync; other tables are untouched', async (t) => {
+  const ns = `skiff-t-${randomBytes(3).toString('hex')}-n`;
+  await must(['ip', 'netns', 'add', ns]);
+  t.teardown(() => run(['ip', 'netns', 'del', ns]).then(() => undefined));
+  const exec: Exec = prefixedExec(['ip', 'netns', 'exec', ns]);
+  // Someone else's table must survive everything we do.
+  await must(['ip', 'netns', 'exec', ns, nftBinary(), 'add', 'table', 'ip', 'other']);
+  const a = new Proxier({ mode: 'nftables', exec, minSyncIntervalMs: 0, fullResyncIntervalMs: 0 });
+  a.onService('ADDED', service('old', { clusterIP: '10.96.0.90', sessionAffinity: 'ClientIP', ports: [{ name: 'http', port: 80 }] }));
+  a.onEndpointSlice('ADDED', slice('old-1', 'old', ['10.244.9.9']));
+  await a.sync();
+  await a.stop();
+  const nft = new Nftables({ exec });
+  const before = await nft.ownObjects();
+  t.true(before.chains.some((c) => c.startsWith('endpoint-')), JSON.stringify(before));
+  t.is(before.sets.length, 1);
+
+  const b = new Proxier({ mode: 'nftables', exec, minSyncIntervalMs: 0, fullResyncIntervalMs: 0 });
+  b.onService('ADDED', service('new', { clusterIP: '10.96.0.91', ports: [{ name: 'http', port: 80 }] }));
+  b.onEndpointSlice('ADDED', slice('new-1', 'new', ['10.244.9.10']));
+  await b.sync();
+  const after = await nft.ownObjects();
+  t.false(after.chains.some((c) => before.chains.includes(c) && /^(service|endpoint)-[A-Z2-7]{8}-/.test(c)), 'the old run\'s service chains are gone');
+  t.true(after.chains.some((c) => c.startsWith('endpoint-')));
+  t.deepEqual(after.sets, [], 'the old affinity set is gone');
+  const list = await must(['ip', 'netns', 'exec', ns, nftBinary(), 'list', 'table', 'ip', NFT_TABLE]);
+  t.is(list.split('\n').filter((l) => l.includes('jump services')).length, 2, 'base chain rules are not duplicated by a second run');
+  await b.cleanup();
+  const rest = await must(['ip', 'netns', 'exec', ns, nftBinary(), 'list', 'ruleset']);
+  t.notRegex(rest, new RegExp(NFT_TABLE));
+  t.regex(rest, /table ip other/);
 });

@@ -23,6 +23,8 @@ export const HOST_NEEDS = {
   'iptables-restore': { bin: 'iptables-restore', pkg: 'iptables' },
   'iptables-save': { bin: 'iptables-save', pkg: 'iptables' },
   conntrack: { bin: 'conntrack', pkg: 'conntrack' },
+  // A file, not a PATH lookup: under npx the PATH starts with node_modules/.bin, whose `nft` is @vercel/nft.
+  nft: { file: '/usr/sbin/nft', pkg: 'nftables' },
   ip: { bin: 'ip', pkg: 'iproute2' },
   cni: { file: join(CNI_BIN_DIR, 'bridge'), pkg: 'containernetworking-plugins' },
   busybox: { file: '/bin/busybox', pkg: 'busybox-static' },

@@ -16,6 +16,8 @@
 import { ProxyError, isProxyError } from './errors.js';
 import { Conntrack, clusterIPEndpointFilter, clusterIPFilter, nodePortEndpointFilter, type ConntrackFilter } from './conntrack.js';
 import { Iptables, type Exec } from './iptables.js';
+import { Nftables } from './nftables.js';
+import { isNftPortChain, nftFullSyncTransactions, nftPartialSyncTransaction, nftPortChains, nftPortNames } from './nft-rules.js';
 import {
   DEFAULT_NODE_CONFIG,
   JUMP_RULES,
@@ -46,7 +48,17 @@ export interface ProxyLogger {
 
 const silent: ProxyLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
+/** Which kernel interface programs the Services (see rules.ts and nft-rules.ts for the two shapes). */
+export type ProxyMode = 'iptables' | 'nftables';
+
 export interface ProxierOptions {
+  /**
+   * 'iptables' (default): iptables-restore in kube-proxy's iptables chain shape.
+   * 'nftables': `nft -f` into our own table `ip skiff-proxy` in kube-proxy's
+   * nftables shape (verdict maps; a partial sync touches only the changed
+   * Services' elements and chains, which is much cheaper at scale).
+   */
+  readonly mode?: ProxyMode;
   /** Node facts for the rules (cluster CIDR, masquerade bit, NodePort addresses). */
   readonly node?: Partial<ProxyNodeConfig>;
   /** How commands run; `prefixedExec(['ip', 'netns', 'exec', ns])` for a network namespace. */
@@ -56,7 +68,7 @@ export interface ProxierOptions {
   readonly minSyncIntervalMs?: number;
   /** Period of the full resync that repairs drift; 0 turns it off. */
   readonly fullResyncIntervalMs?: number;
-  /** Service ports per iptables-restore transaction in a full sync (see fullSyncTransactions). */
+  /** Service ports per iptables-restore / nft transaction in a full sync (see fullSyncTransactions); default 250 (iptables), 2,500 (nftables). */
   readonly chunkServicePorts?: number;
   /** A partial sync touching more service ports than this becomes a full sync. */
   readonly maxPartialServicePorts?: number;
@@ -66,7 +78,7 @@ export interface ProxierOptions {
   readonly maxEndpointsPerSlice?: number;
   /** conntrack deletions per sync; more are skipped (and counted). */
   readonly maxConntrackDeletesPerSync?: number;
-  /** Timeout of one iptables-restore. */
+  /** Timeout of one iptables-restore or `nft -f`. */
   readonly restoreTimeoutMs?: number;
   /** Monotonic clock in ms (tests may inject one). */
   readonly now?: () => number;
@@ -81,6 +93,9 @@ const DEFAULTS = {
   maxEndpointsPerSlice: 1000,
   maxConntrackDeletesPerSync: 256,
 };
+
+/** nft's cost per transaction is near linear, and each has a fixed cost: bigger slices than iptables-restore's. */
+const NFT_CHUNK_SERVICE_PORTS = 2500;
 
 export type SyncKind = 'full' | 'partial' | 'noop';
 
@@ -124,7 +139,10 @@ export class Proxier {
   private readonly cfg: ProxyNodeConfig;
   private readonly o: typeof DEFAULTS;
   private readonly iptables: Iptables;
+  private readonly nft: Nftables | null;
+  readonly mode: ProxyMode;
   private readonly conntrack: Conntrack;
+  private readonly exec: Exec | undefined;
   private readonly log: ProxyLogger;
   private readonly now: () => number;
 
@@ -156,8 +174,14 @@ export class Proxier {
       this.o[k] = v;
     }
     if (this.o.chunkServicePorts < 1) throw new ProxyError('PROXY_ERR_INVALID_CONFIG', 'chunkServicePorts must be at least 1');
+    const mode = opts.mode ?? 'iptables';
+    if (mode !== 'iptables' && mode !== 'nftables') throw new ProxyError('PROXY_ERR_INVALID_CONFIG', `mode ${JSON.stringify(mode)} is not 'iptables' or 'nftables'`);
+    this.mode = mode;
+    if (mode === 'nftables' && opts.chunkServicePorts === undefined) this.o.chunkServicePorts = NFT_CHUNK_SERVICE_PORTS;
     this.iptables = new Iptables({ exec: opts.exec, restoreTimeoutMs: opts.restoreTimeoutMs });
+    this.nft = mode === 'nftables' ? new Nftables({ exec: opts.exec, applyTimeoutMs: opts.restoreTimeoutMs }) : null;
     this.conntrack = new Conntrack({ exec: opts.exec });
+    this.exec = opts.exec;
     this.log = opts.logger ?? silent;
     this.now = opts.now ?? (() => performance.now());
   }
@@ -344,9 +368,9 @@ export class Proxier {
       }
       for (const b of before.values()) changes.push([b, undefined]);
     }
-    const text = partialSyncTransaction(changes, this.cfg);
+    const text = this.nft ? nftPartialSyncTransaction(changes, this.cfg) : partialSyncTransaction(changes, this.cfg);
     const t1 = this.now();
-    if (text !== null) await this.iptables.restore(text);
+    if (text !== null) await (this.nft ? this.nft.apply(text) : this.iptables.restore(text));
     const t2 = this.now();
     for (const [svc, rules] of next) {
       if (rules.length > 0) applied.set(svc, rules);
@@ -360,46 +384,9 @@ export class Proxier {
 
   private async fullSync(t0: number): Promise<SyncResult> {
     const prev = this.applied;
-    // A first sync also removes what an earlier run left behind (the kernel is the only record of it).
-    const existing = prev === null ? await this.iptables.ownChains('nat') : null;
-    const tList = this.now();
     const next = new Map<string, ServicePortRules[]>();
     const all: ServicePortRules[] = [];
-    const wanted = new Set<string>();
-    for (const svc of this.services.keys()) {
-      const rules = this.rulesFor(svc);
-      if (rules.length === 0) continue;
-      next.set(svc, rules);
-      for (const r of rules) {
-        all.push(r);
-        for (const c of r.chainNames) wanted.add(c);
-      }
-    }
-    const stale: string[] = [];
-    if (existing) {
-      for (const c of existing) if (SERVICE_CHAIN_PREFIXES.some((p) => c.startsWith(p)) && !wanted.has(c)) stale.push(c);
-    } else {
-      for (const rules of prev!.values()) for (const r of rules) for (const c of r.chainNames) if (!wanted.has(c)) stale.push(c);
-    }
-    // Slice k+1 is generated while iptables-restore applies slice k (another process, another core).
-    let generateMs = this.now() - tList;
-    let transactions = 0;
-    let inFlight: Promise<void> | null = null;
-    const gen = fullSyncTransactions({ rules: all, staleNatChains: stale, chunkServicePorts: this.o.chunkServicePorts }, this.cfg);
-    for (;;) {
-      const g0 = this.now();
-      const step = gen.next();
-      generateMs += this.now() - g0;
-      if (inFlight) await inFlight;
-      if (step.done) break;
-      transactions++;
-      inFlight = this.iptables.restore(step.value);
-      inFlight.catch(() => undefined); // awaited above; this keeps an early rejection from being "unhandled"
-    }
-    // Jumps last: they point at chains that now exist. Checked on every full sync, so a removed jump comes back.
-    for (const rule of JUMP_RULES) {
-      if (await this.iptables.ensureJump(rule)) this.log.info({ table: rule.table, chain: rule.chain }, 'installed proxy jump rule');
-    }
+    const applied = this.nft ? await this.applyFullNft(prev, next, all) : await this.applyFullIptables(prev, next, all);
     const t2 = this.now();
     const changes: [ServicePortRules | undefined, ServicePortRules | undefined][] = [];
     if (prev) {
@@ -418,7 +405,99 @@ export class Proxier {
     this.countPorts();
     await this.clearConntrack(changes);
     // Generation overlaps the restores: applyMs is the rest of the wall time (listing, restores, jump checks).
+    const { generateMs, transactions } = applied;
     return { kind: 'full', generateMs, applyMs: t2 - t0 - generateMs, totalMs: this.now() - t0, servicePorts: all.length, transactions };
+  }
+
+  /** Fills `next` (service → rules) and `all` from the desired state. */
+  private collect(next: Map<string, ServicePortRules[]>, all: ServicePortRules[]): void {
+    for (const svc of this.services.keys()) {
+      const rules = this.rulesFor(svc);
+      if (rules.length === 0) continue;
+      next.set(svc, rules);
+      for (const r of rules) all.push(r);
+    }
+  }
+
+  /** Applies the transactions of a generator in order, building the next while the previous one runs (another process, another core). */
+  private async applyAll(gen: Generator<string, void, undefined>, apply: (text: string) => Promise<void>): Promise<{ generateMs: number; transactions: number }> {
+    let generateMs = 0;
+    let transactions = 0;
+    let inFlight: Promise<void> | null = null;
+    for (;;) {
+      const g0 = this.now();
+      const step = gen.next();
+      generateMs += this.now() - g0;
+      if (inFlight) await inFlight;
+      if (step.done) break;
+      transactions++;
+      inFlight = apply(step.value);
+      inFlight.catch(() => undefined); // awaited above; this keeps an early rejection from being "unhandled"
+    }
+    return { generateMs, transactions };
+  }
+
+  private async applyFullIptables(prev: Map<string, ServicePortRules[]> | null, next: Map<string, ServicePortRules[]>, all: ServicePortRules[]): Promise<{ generateMs: number; transactions: number }> {
+    // A first sync also removes what an earlier run left behind (the kernel is the only record of it).
+    const existing = prev === null ? await this.iptables.ownChains('nat') : null;
+    const tList = this.now();
+    this.collect(next, all);
+    const wanted = new Set<string>();
+    for (const r of all) for (const c of r.chainNames) wanted.add(c);
+    const stale: string[] = [];
+    if (existing) {
+      for (const c of existing) if (SERVICE_CHAIN_PREFIXES.some((p) => c.startsWith(p)) && !wanted.has(c)) stale.push(c);
+    } else {
+      for (const rules of prev!.values()) for (const r of rules) for (const c of r.chainNames) if (!wanted.has(c)) stale.push(c);
+    }
+    const collectMs = this.now() - tList;
+    const gen = fullSyncTransactions({ rules: all, staleNatChains: stale, chunkServicePorts: this.o.chunkServicePorts }, this.cfg);
+    const r = await this.applyAll(gen, (text) => this.iptables.restore(text));
+    // Jumps last: they point at chains that now exist. Checked on every full sync, so a removed jump comes back.
+    for (const rule of JUMP_RULES) {
+      if (await this.iptables.ensureJump(rule)) this.log.info({ table: rule.table, chain: rule.chain }, 'installed proxy jump rule');
+    }
+    return { generateMs: r.generateMs + collectMs, transactions: r.transactions };
+  }
+
+  private async applyFullNft(prev: Map<string, ServicePortRules[]> | null, next: Map<string, ServicePortRules[]>, all: ServicePortRules[]): Promise<{ generateMs: number; transactions: number }> {
+    const nft = this.nft!;
+    // A first sync lists what an earlier run left in our table: stale chains and sets go; existing sets are
+    // re-made (their timeout is unknown), which forgets the affinity of an earlier run.
+    const existing = prev === null ? await nft.ownObjects() : null;
+    const tList = this.now();
+    this.collect(next, all);
+    const wantedChains = new Set<string>();
+    const wantedSets = new Map<string, number>();
+    for (const r of all) {
+      const n = nftPortNames(r);
+      for (const c of nftPortChains(r, n)) wantedChains.add(c);
+      if (r.endpoints.length) for (const s of n.affinitySets) wantedSets.set(s, r.info.affinitySeconds);
+    }
+    const staleChains: string[] = [];
+    const staleSets: string[] = [];
+    const recreateSets = new Set<string>();
+    if (existing) {
+      for (const c of existing.chains) if (isNftPortChain(c) && !wantedChains.has(c)) staleChains.push(c);
+      for (const s of existing.sets) (wantedSets.has(s) ? recreateSets.add(s) : staleSets.push(s));
+    } else {
+      for (const rules of prev!.values()) {
+        for (const r of rules) {
+          const n = nftPortNames(r);
+          for (const c of nftPortChains(r, n)) if (!wantedChains.has(c)) staleChains.push(c);
+          if (!r.endpoints.length) continue;
+          for (const s of n.affinitySets) {
+            const want = wantedSets.get(s);
+            if (want === undefined) staleSets.push(s);
+            else if (want !== r.info.affinitySeconds) recreateSets.add(s);
+          }
+        }
+      }
+    }
+    const collectMs = this.now() - tList;
+    const gen = nftFullSyncTransactions({ rules: all, staleChains, staleSets, recreateSets, chunkServicePorts: this.o.chunkServicePorts }, this.cfg);
+    const r = await this.applyAll(gen, (text) => nft.apply(text));
+    return { generateMs: r.generateMs + collectMs, transactions: r.transactions };
   }
 
   private countPorts(): void {
@@ -475,14 +554,35 @@ export class Proxier {
   }
 
   /** Stops, then removes every chain and jump rule this proxy creates (also those of an earlier run). */
-  async cleanup(): Promise<{ jumps: number; chains: number }> {
+  async cleanup(): Promise<ProxyCleanupResult> {
     await this.stop();
     this.applied = null;
-    return this.iptables.cleanup();
+    return cleanupProxyRules({ exec: this.exec, mode: this.mode });
   }
 }
 
-/** `skiff node --cleanup`: removes the proxy's chains and jump rules without a Proxier's state. */
-export function cleanupProxyRules(opts: { exec?: Exec } = {}): Promise<{ jumps: number; chains: number }> {
-  return new Iptables({ exec: opts.exec }).cleanup();
+/** What a cleanup removed: iptables jump rules and chains, nftables tables (ours: 0 or 1). */
+export interface ProxyCleanupResult {
+  jumps: number;
+  chains: number;
+  tables: number;
+}
+
+/**
+ * `skiff node --cleanup`: removes the proxy's rules without a Proxier's state:
+ * the iptables chains and jump rules (mode 'iptables', the default), our nft
+ * table (mode 'nftables'), or both ('all'; nft absent is then no error).
+ */
+export async function cleanupProxyRules(opts: { exec?: Exec; mode?: ProxyMode | 'all' } = {}): Promise<ProxyCleanupResult> {
+  const mode = opts.mode ?? 'iptables';
+  const out: ProxyCleanupResult = { jumps: 0, chains: 0, tables: 0 };
+  if (mode === 'iptables' || mode === 'all') Object.assign(out, await new Iptables({ exec: opts.exec }).cleanup());
+  if (mode === 'nftables' || mode === 'all') {
+    try {
+      out.tables = (await new Nftables({ exec: opts.exec }).cleanup()).tables;
+    } catch (e) {
+      if (!(mode === 'all' && isProxyError(e, 'PROXY_ERR_COMMAND_NOT_FOUND'))) throw e;
+    }
+  }
+  return out;
 }

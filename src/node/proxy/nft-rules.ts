@@ -1,0 +1,384 @@
+/**
+ * The nftables mode's pure core: the same service ports (ServicePortRules,
+ * built by rules.ts from Services and EndpointSlices) written as `nft -f`
+ * scripts in kube-proxy's nftables shape (KEP 3866), in our own table:
+ *
+ *   table ip skiff-proxy
+ *     nat-prerouting, nat-output (nat hooks, dstnat) → services:
+ *       ip daddr . meta l4proto . th dport vmap @service-ips      → goto service-<h>-ns/name/proto/port
+ *       <local address> meta l4proto . th dport vmap @service-nodeports → goto external-<h>-…
+ *     service-…: mark-for-masquerade unless from the cluster CIDR; sticky
+ *       `ip saddr @affinity-… goto endpoint-…` (ClientIP); then
+ *       `numgen random mod N vmap { 0 : goto endpoint-…, … }`
+ *     endpoint-…: hairpin mark; `update @affinity-… { ip saddr }`; `dnat to ip:port`
+ *     external-…: mark-for-masquerade, goto service-…
+ *     nat-postrouting → masquerading: masquerade what is marked, clear the bit.
+ *     filter-forward/-input/-output (filter hooks, priority -110, before DNAT):
+ *       @no-endpoint-services / @no-endpoint-nodeports → goto reject-chain (reject)
+ *
+ * The shared chains never change with the Services; a Service's change is a
+ * few map elements plus its own chains, so a partial sync is a small
+ * transaction. Names: upstream's "<8 base32 chars of sha256>-<ns>/<name>/<proto>/<port>"
+ * (endpoint: "…__<ip>/<port>"), characters outside nft's identifier set replaced.
+ *
+ * Nothing here does I/O, reads clocks or draws random numbers.
+ */
+import { hash16, masqueradeMark, type ProxyNodeConfig, type ServicePortRules } from './rules.js';
+import { ProxyError } from './errors.js';
+
+/** Our table; nothing outside it is ever touched. */
+export const NFT_TABLE = 'skiff-proxy';
+const T = `ip ${NFT_TABLE}`;
+
+export const NFT_CHAIN = {
+  natPrerouting: 'nat-prerouting',
+  natOutput: 'nat-output',
+  natPostrouting: 'nat-postrouting',
+  filterForward: 'filter-forward',
+  filterInput: 'filter-input',
+  filterOutput: 'filter-output',
+  markMasq: 'mark-for-masquerade',
+  masquerading: 'masquerading',
+  services: 'services',
+  serviceEndpointsCheck: 'service-endpoints-check',
+  nodePortEndpointsCheck: 'nodeport-endpoints-check',
+  reject: 'reject-chain',
+} as const;
+
+export const NFT_MAP = {
+  serviceIPs: 'service-ips',
+  serviceNodePorts: 'service-nodeports',
+  noEndpointServices: 'no-endpoint-services',
+  noEndpointNodePorts: 'no-endpoint-nodeports',
+} as const;
+
+/** Base chains: name → declaration body. Priorities as upstream (dstnat = -100, srcnat = 100; filters at -110, before DNAT). */
+const BASE_CHAINS: readonly [string, string][] = [
+  [NFT_CHAIN.natPrerouting, 'type nat hook prerouting priority dstnat ;'],
+  [NFT_CHAIN.natOutput, 'type nat hook output priority -100 ;'],
+  [NFT_CHAIN.natPostrouting, 'type nat hook postrouting priority srcnat ;'],
+  [NFT_CHAIN.filterForward, 'type filter hook forward priority -110 ;'],
+  [NFT_CHAIN.filterInput, 'type filter hook input priority -110 ;'],
+  [NFT_CHAIN.filterOutput, 'type filter hook output priority -110 ;'],
+];
+
+/** Every chain that is not per service port. */
+export const NFT_FIXED_CHAINS: readonly string[] = Object.values(NFT_CHAIN);
+
+const MAP_TYPES: readonly [string, string][] = [
+  [NFT_MAP.serviceIPs, 'ipv4_addr . inet_proto . inet_service : verdict'],
+  [NFT_MAP.serviceNodePorts, 'inet_proto . inet_service : verdict'],
+  [NFT_MAP.noEndpointServices, 'ipv4_addr . inet_proto . inet_service : verdict'],
+  [NFT_MAP.noEndpointNodePorts, 'inet_proto . inet_service : verdict'],
+];
+
+/** nft limits chain and set names to 255 bytes; upstream truncates the readable part at 200. */
+const NAME_BASE_MAX = 200;
+
+function nameBase(readable: string): string {
+  const safe = readable.replace(/[^A-Za-z0-9_./-]/g, '_');
+  const name = `${hash16(readable).slice(0, 8)}-${safe}`;
+  return name.length > NAME_BASE_MAX ? `${name.slice(0, NAME_BASE_MAX - 3)}...` : name;
+}
+
+/** The per-port object names of one service port in nftables mode. */
+export interface NftPortNames {
+  readonly service: string;
+  readonly external: string | null;
+  /** One per endpoint, in the order of ServicePortRules.endpoints. */
+  readonly endpoints: readonly string[];
+  /** Affinity sets, one per endpoint; empty without ClientIP affinity. */
+  readonly affinitySets: readonly string[];
+}
+
+export function nftPortNames(r: ServicePortRules): NftPortNames {
+  const sp = r.info;
+  const [ns, name] = sp.service.split('/') as [string, string];
+  const base = `${ns}/${name}/${sp.protocol.toLowerCase()}/${sp.portName}`;
+  const svcBase = nameBase(base);
+  const epBases = r.endpoints.map((ep) => {
+    const i = ep.lastIndexOf(':');
+    return nameBase(`${base}__${ep.slice(0, i)}/${ep.slice(i + 1)}`);
+  });
+  return {
+    service: `service-${svcBase}`,
+    external: sp.nodePort ? `external-${svcBase}` : null,
+    endpoints: epBases.map((b) => `endpoint-${b}`),
+    affinitySets: sp.affinitySeconds > 0 ? epBases.map((b) => `affinity-${b}`) : [],
+  };
+}
+
+/** The chains a port owns (service, endpoints, external); none without endpoints. */
+export function nftPortChains(r: ServicePortRules, n = nftPortNames(r)): string[] {
+  if (r.endpoints.length === 0) return [];
+  return [n.service, ...n.endpoints, ...(n.external ? [n.external] : [])];
+}
+
+/** Map elements of one port: map → "key : verdict". */
+export function nftPortElements(r: ServicePortRules, n = nftPortNames(r)): [map: string, key: string, verdict: string][] {
+  const sp = r.info;
+  const proto = sp.protocol.toLowerCase();
+  const out: [string, string, string][] = [];
+  const ipKey = `${sp.clusterIP} . ${proto} . ${sp.port}`;
+  const npKey = `${proto} . ${sp.nodePort}`;
+  if (r.endpoints.length === 0) {
+    out.push([NFT_MAP.noEndpointServices, ipKey, `goto ${NFT_CHAIN.reject}`]);
+    if (sp.nodePort) out.push([NFT_MAP.noEndpointNodePorts, npKey, `goto ${NFT_CHAIN.reject}`]);
+  } else {
+    out.push([NFT_MAP.serviceIPs, ipKey, `goto ${n.service}`]);
+    if (n.external) out.push([NFT_MAP.serviceNodePorts, npKey, `goto ${n.external}`]);
+  }
+  return out;
+}
+
+function setDecl(name: string, seconds: number): string {
+  return `add set ${T} ${name} { type ipv4_addr ; flags dynamic,timeout ; timeout ${seconds}s ; }`;
+}
+
+/** `add rule` lines of the port's own chains (they must exist). */
+export function nftPortRules(r: ServicePortRules, cfg: ProxyNodeConfig, n = nftPortNames(r)): string[] {
+  if (r.endpoints.length === 0) return [];
+  const sp = r.info;
+  const proto = sp.protocol.toLowerCase();
+  const out: string[] = [];
+  const add = (chain: string, rule: string): void => {
+    out.push(`add rule ${T} ${chain} ${rule}`);
+  };
+  add(n.service, `ip daddr ${sp.clusterIP} ${proto} dport ${sp.port} ip saddr != ${cfg.clusterCIDR} jump ${NFT_CHAIN.markMasq}`);
+  for (let i = 0; i < n.affinitySets.length; i++) add(n.service, `ip saddr @${n.affinitySets[i]} goto ${n.endpoints[i]}`);
+  add(n.service, `numgen random mod ${n.endpoints.length} vmap { ${n.endpoints.map((e, i) => `${i} : goto ${e}`).join(', ')} }`);
+  for (let i = 0; i < r.endpoints.length; i++) {
+    const ep = r.endpoints[i]!;
+    const chain = n.endpoints[i]!;
+    // Hairpin: a pod reaching itself through the Service must see the reply come from the Service.
+    add(chain, `ip saddr ${ep.slice(0, ep.lastIndexOf(':'))} jump ${NFT_CHAIN.markMasq}`);
+    if (n.affinitySets.length) add(chain, `update @${n.affinitySets[i]} { ip saddr }`);
+    add(chain, `meta l4proto ${proto} dnat to ${ep}`);
+  }
+  if (n.external) {
+    add(n.external, `jump ${NFT_CHAIN.markMasq}`);
+    add(n.external, `goto ${n.service}`);
+  }
+  return out;
+}
+
+function nodePortMatch(cfg: ProxyNodeConfig): string {
+  // As upstream's nftables mode: NodePorts answer on local addresses but not on 127.0.0.0/8.
+  if (cfg.nodePortAddresses.length === 0) return 'fib daddr type local ip daddr != 127.0.0.0/8';
+  return `ip daddr { ${cfg.nodePortAddresses.join(', ')} }`;
+}
+
+/** The table, base and shared chains and maps, declared idempotently (no flush: the current rules keep working). */
+export function nftDeclareBase(): string[] {
+  const out = [`add table ${T}`];
+  for (const [c, body] of BASE_CHAINS) out.push(`add chain ${T} ${c} { ${body} }`);
+  for (const c of NFT_FIXED_CHAINS) if (!BASE_CHAINS.some(([b]) => b === c)) out.push(`add chain ${T} ${c}`);
+  for (const [m, type] of MAP_TYPES) out.push(`add map ${T} ${m} { type ${type} ; }`);
+  return out;
+}
+
+/** The shared chains' rules, each chain flushed first. */
+export function nftBaseRules(cfg: ProxyNodeConfig): string[] {
+  const mark = masqueradeMark(cfg.masqueradeBit);
+  const np = nodePortMatch(cfg);
+  const rules: [string, string][] = [
+    [NFT_CHAIN.natPrerouting, `jump ${NFT_CHAIN.services}`],
+    [NFT_CHAIN.natOutput, `jump ${NFT_CHAIN.services}`],
+    [NFT_CHAIN.natPostrouting, `jump ${NFT_CHAIN.masquerading}`],
+    [NFT_CHAIN.filterForward, `ct state new jump ${NFT_CHAIN.serviceEndpointsCheck}`],
+    [NFT_CHAIN.filterInput, `ct state new jump ${NFT_CHAIN.nodePortEndpointsCheck}`],
+    [NFT_CHAIN.filterInput, `ct state new jump ${NFT_CHAIN.serviceEndpointsCheck}`],
+    [NFT_CHAIN.filterOutput, `ct state new jump ${NFT_CHAIN.serviceEndpointsCheck}`],
+    [NFT_CHAIN.markMasq, `mark set mark or ${mark}`],
+    [NFT_CHAIN.masquerading, `mark and ${mark} == 0 return`],
+    // Clear the bit so a packet that is re-injected (e.g. through a tunnel) is not masqueraded twice.
+    [NFT_CHAIN.masquerading, `mark set mark xor ${mark}`],
+    [NFT_CHAIN.masquerading, 'masquerade fully-random'],
+    [NFT_CHAIN.services, `ip daddr . meta l4proto . th dport vmap @${NFT_MAP.serviceIPs}`],
+    [NFT_CHAIN.services, `${np} meta l4proto . th dport vmap @${NFT_MAP.serviceNodePorts}`],
+    [NFT_CHAIN.serviceEndpointsCheck, `ip daddr . meta l4proto . th dport vmap @${NFT_MAP.noEndpointServices}`],
+    [NFT_CHAIN.nodePortEndpointsCheck, `${np} meta l4proto . th dport vmap @${NFT_MAP.noEndpointNodePorts}`],
+    [NFT_CHAIN.reject, 'reject'],
+  ];
+  return [...NFT_FIXED_CHAINS.map((c) => `flush chain ${T} ${c}`), ...rules.map(([c, r]) => `add rule ${T} ${c} ${r}`)];
+}
+
+/** Elements per `add element` statement (one statement parses much faster than many). */
+const ELEMENTS_PER_STATEMENT = 1000;
+
+function elementStatements(verb: 'add' | 'delete', byMap: Map<string, string[]>): string[] {
+  const out: string[] = [];
+  for (const [map, elems] of byMap) {
+    for (let i = 0; i < elems.length; i += ELEMENTS_PER_STATEMENT) {
+      out.push(`${verb} element ${T} ${map} { ${elems.slice(i, i + ELEMENTS_PER_STATEMENT).join(', ')} }`);
+    }
+  }
+  return out;
+}
+
+function push(m: Map<string, string[]>, k: string, v: string): void {
+  const l = m.get(k);
+  if (l) l.push(v);
+  else m.set(k, [v]);
+}
+
+export interface NftFullSyncInput {
+  readonly rules: Iterable<ServicePortRules>;
+  /** Per-port chains in the kernel now that the new rules do not have: flushed and deleted at the end. */
+  readonly staleChains: Iterable<string>;
+  /** Affinity sets in the kernel now that the new rules do not have: deleted at the end. */
+  readonly staleSets: Iterable<string>;
+  /** Sets that exist with a definition that may differ (another timeout, or unknown): deleted and re-added. */
+  readonly recreateSets: ReadonlySet<string>;
+  /** Service ports per transaction before the final one (as in fullSyncTransactions). */
+  readonly chunkServicePorts: number;
+}
+
+/**
+ * A full sync as `nft -f` scripts applied in order. Every script leaves a
+ * working table: the first declares the table and shared objects without
+ * flushing them; the port slices rewrite the ports' own chains (add + flush +
+ * rules); the final one rewrites the shared chains, refills the four maps
+ * and deletes stale chains and sets. Idempotent: it also repairs any drift
+ * inside our table (a deleted chain, a flushed map).
+ */
+export function* nftFullSyncTransactions(input: NftFullSyncInput, cfg: ProxyNodeConfig): Generator<string, void, undefined> {
+  if (!Number.isInteger(input.chunkServicePorts) || input.chunkServicePorts < 1) {
+    throw new ProxyError('PROXY_ERR_INVALID_CONFIG', `chunkServicePorts ${input.chunkServicePorts} must be a positive integer`);
+  }
+  let out: string[] = nftDeclareBase();
+  const elements = new Map<string, string[]>();
+  let inChunk = 0;
+  for (const r of input.rules) {
+    const n = nftPortNames(r);
+    for (const [map, key, verdict] of nftPortElements(r, n)) push(elements, map, `${key} : ${verdict}`);
+    const chains = nftPortChains(r, n);
+    if (chains.length === 0) continue;
+    for (const c of chains) out.push(`add chain ${T} ${c}`, `flush chain ${T} ${c}`);
+    for (const s of n.affinitySets) {
+      const decl = setDecl(s, r.info.affinitySeconds);
+      // Its users were just flushed, so it can go; add first so that a set missing (drift) is no error.
+      if (input.recreateSets.has(s)) out.push(decl, `delete set ${T} ${s}`);
+      out.push(decl);
+    }
+    for (const l of nftPortRules(r, cfg, n)) out.push(l);
+    if (++inChunk >= input.chunkServicePorts) {
+      out.push('');
+      yield out.join('\n');
+      out = [];
+      inChunk = 0;
+    }
+  }
+  if (out.length === 0) out = nftDeclareBase();
+  out.push(...nftBaseRules(cfg));
+  for (const m of Object.values(NFT_MAP)) out.push(`flush map ${T} ${m}`);
+  out.push(...elementStatements('add', elements));
+  const stale = [...input.staleChains];
+  for (const c of stale) out.push(`add chain ${T} ${c}`, `flush chain ${T} ${c}`);
+  for (const c of stale) out.push(`delete chain ${T} ${c}`);
+  for (const s of input.staleSets) out.push(`delete set ${T} ${s}`);
+  out.push('');
+  yield out.join('\n');
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function samePort(a: ServicePortRules, b: ServicePortRules): boolean {
+  const x = a.info;
+  const y = b.info;
+  return x.name === y.name && x.protocol === y.protocol && x.clusterIP === y.clusterIP && x.port === y.port
+    && x.nodePort === y.nodePort && x.affinitySeconds === y.affinitySeconds && sameStrings(a.endpoints, b.endpoints);
+}
+
+/**
+ * A partial sync as one `nft -f` script: for the service ports whose rules
+ * changed, their map elements are replaced, their chains rewritten (chains
+ * no longer used deleted), their affinity sets added or deleted. A deletion
+ * of something that is not there (drift) fails the whole transaction, which
+ * the caller answers with a full sync. Null when nothing changed.
+ */
+export function nftPartialSyncTransaction(
+  changes: Iterable<readonly [before: ServicePortRules | undefined, after: ServicePortRules | undefined]>,
+  cfg: ProxyNodeConfig,
+): string | null {
+  const delElems = new Map<string, string[]>();
+  const addElems = new Map<string, string[]>();
+  const flush: string[] = [];
+  const delSets: string[] = [];
+  const addSets: string[] = [];
+  const addChains: string[] = [];
+  const rules: string[] = [];
+  const delChains: string[] = [];
+  let any = false;
+  for (const [before, after] of changes) {
+    if (before && after && samePort(before, after)) continue;
+    any = true;
+    const nb = before ? nftPortNames(before) : null;
+    const na = after ? nftPortNames(after) : null;
+    const eb = before ? nftPortElements(before, nb!) : [];
+    const ea = after ? nftPortElements(after, na!) : [];
+    const id = (e: [string, string, string]): string => `${e[0]}\0${e[1]}\0${e[2]}`;
+    const keepA = new Set(ea.map(id));
+    const keepB = new Set(eb.map(id));
+    for (const e of eb) if (!keepA.has(id(e))) push(delElems, e[0], e[1]);
+    for (const e of ea) if (!keepB.has(id(e))) push(addElems, e[0], `${e[1]} : ${e[2]}`);
+    const cb = before ? nftPortChains(before, nb!) : [];
+    const ca = after ? nftPortChains(after, na!) : [];
+    const inA = new Set(ca);
+    const inB = new Set(cb);
+    for (const c of cb) flush.push(`flush chain ${T} ${c}`);
+    for (const c of ca) if (!inB.has(c)) addChains.push(`add chain ${T} ${c}`);
+    for (const c of cb) if (!inA.has(c)) delChains.push(`delete chain ${T} ${c}`);
+    if (after) rules.push(...nftPortRules(after, cfg, na!));
+    // A set whose timeout changed is deleted and re-added (its users are flushed before).
+    const sb = new Map((nb?.affinitySets ?? []).map((s) => [s, before!.info.affinitySeconds]));
+    const sa = new Map((na?.affinitySets ?? []).map((s) => [s, after!.info.affinitySeconds]));
+    for (const [s, secs] of sb) if (sa.get(s) !== secs) delSets.push(`delete set ${T} ${s}`);
+    for (const [s, secs] of sa) if (sb.get(s) !== secs) addSets.push(setDecl(s, secs));
+  }
+  if (!any) return null;
+  return [
+    ...elementStatements('delete', delElems),
+    ...flush,
+    ...delSets,
+    ...addSets,
+    ...addChains,
+    ...rules,
+    ...elementStatements('add', addElems),
+    ...delChains,
+    '',
+  ].join('\n');
+}
+
+/** Removes our table and everything in it; no error when it is absent. */
+export function nftCleanupScript(): string {
+  return `add table ${T}\ndelete table ${T}\n`;
+}
+
+/** Chains and sets of our table in `nft list chains ip` / `nft list sets ip` output. */
+export function parseNftList(text: string, kind: 'chain' | 'set'): string[] {
+  const out: string[] = [];
+  let inOurs = false;
+  for (const line of text.split('\n')) {
+    const table = /^table (\S+) (\S+) \{/.exec(line);
+    if (table) {
+      inOurs = table[1] === 'ip' && table[2] === NFT_TABLE;
+      continue;
+    }
+    if (line === '}') {
+      inOurs = false;
+      continue;
+    }
+    if (!inOurs) continue;
+    const m = /^\t(chain|set|map) (\S+) \{/.exec(line);
+    if (m && m[1] === kind) out.push(m[2]!);
+  }
+  return out;
+}
+
+/** True for a per-port chain of ours (as opposed to the shared ones). */
+export function isNftPortChain(name: string): boolean {
+  return /^(service|external|endpoint)-[A-Z2-7]{8}-/.test(name);
+}
