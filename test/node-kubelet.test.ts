@@ -234,6 +234,10 @@ g.serial('kubectl logs through the API: the kubelet port streams CRI logs (tail,
   t.regex(side.text, /^\d{4}-\d\d-\d\dT\S+ started\n$/);
   t.is((await get('web/log?container=nope')).status, 400);
   t.is((await get('web/log?container=sidecar&tailLines=-1')).status, 400);
+  // exec needs an upgraded connection (kubectl's SPDY or WebSocket; the e2e test drives it with kubectl).
+  const plain = await fetch(`${base}/web/exec?container=sidecar&command=true&stdout=true`, { method: 'POST', headers: { Authorization: 'Bearer t' } });
+  t.is(plain.status, 400);
+  t.is(((await plain.json()) as { message: string }).message, 'Upgrade request required');
   // The read-only port.
   const ro = `http://127.0.0.1:${server.readOnlyPort}`;
   t.is(await (await fetch(`${ro}/healthz`)).text(), 'ok');

@@ -15,7 +15,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { proxyUpgrade, refuseUpgrade } from '../util/upgrade-proxy.js';
 import type { CriClient, ContainerStats, PodSandboxStats } from './cri/index.js';
 import type { Json } from './api/index.js';
 import { type LogOptions, streamLogs } from './kubelet/logs.js';
@@ -63,6 +65,7 @@ export class NodeServer {
     }
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void this.handleKubelet(req, res);
     this.kubelet = this.o.tls ? https.createServer({ cert: this.o.tls.certPem, key: this.o.tls.keyPem, ca: this.o.tls.caPem, requestCert: true, rejectUnauthorized: true }, handler) : http.createServer(handler);
+    this.kubelet.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void this.handleUpgrade(req, socket, head));
     await listen(this.kubelet, this.o.host, this.o.kubeletPort);
   }
 
@@ -126,6 +129,24 @@ export class NodeServer {
     return `${lines.join('\n')}\n`;
   }
 
+  private async handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const fail = (code: number, reason: string, msg: string) => refuseUpgrade(socket, code, reason, `${msg}\n`, 'text/plain; charset=utf-8');
+    if (this.o.tls && !(socket as TLSSocket).authorized) return fail(401, 'Unauthorized', 'Unauthorized');
+    const x = parseExecPath(new URL(req.url ?? '/', 'http://node'));
+    if (!x) return fail(404, 'Not Found', '404 page not found');
+    if (x.cmd.length === 0) return fail(400, 'Bad Request', 'you must specify at least one command for the container');
+    const pod = this.o.pods().find((p) => p.metadata.namespace === x.ns && p.metadata.name === x.name);
+    if (!pod) return fail(404, 'Not Found', `pod ${x.ns}/${x.name} is not on this node`);
+    try {
+      const ctr = (await this.o.cri.listContainers({ labelSelector: { [LABEL_POD_UID]: pod.metadata.uid } })).find((c) => c.metadata.name === x.container && c.state === 'CONTAINER_RUNNING');
+      if (!ctr) return fail(400, 'Bad Request', `container ${x.container} is not running in pod ${x.name}`);
+      const url = new URL(await this.o.cri.exec(ctr.id, x.cmd, { ...x.streams, stderr: x.streams.stderr && !x.streams.tty }));
+      proxyUpgrade(req, socket, head, { host: url.hostname, port: Number(url.port || 80), path: `${url.pathname}${url.search}` }, (e) => fail(502, 'Bad Gateway', `the runtime's streaming server: ${e.message}`));
+    } catch (e) {
+      fail(500, 'Internal Server Error', e instanceof Error ? e.message : String(e));
+    }
+  }
+
   private async handleKubelet(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (this.o.tls && !(req.socket as TLSSocket).authorized) return text(res, 401, 'Unauthorized\n');
     const url = new URL(req.url ?? '/', 'http://node');
@@ -163,6 +184,15 @@ export class NodeServer {
       this.logStreams--;
     }
   }
+}
+
+/** `/exec/<ns>/<pod>/<container>?command=…&stdin=…&stdout=…&stderr=…&tty=…` from the API server: a CRI Exec, then the upgraded connection joined to the runtime's streaming server. */
+export function parseExecPath(url: URL): { ns: string; name: string; container: string; cmd: string[]; streams: { stdin: boolean; stdout: boolean; stderr: boolean; tty: boolean } } | null {
+  const m = /^\/exec\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+  if (!m) return null;
+  const [ns, name, container] = m.slice(1).map(decodeURIComponent) as [string, string, string];
+  const flag = (k: string) => ['true', '1'].includes(url.searchParams.get(k) ?? '');
+  return { ns, name, container, cmd: url.searchParams.getAll('command'), streams: { stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr'), tty: flag('tty') } };
 }
 
 function listen(s: http.Server, host: string, port: number): Promise<void> {

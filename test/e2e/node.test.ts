@@ -309,6 +309,20 @@ g.serial('kubectl logs (with -c and --tail) reads the container log on its node'
   t.is(r.stdout.trim(), `serving ${p.metadata.name}`);
 });
 
+g.serial('kubectl exec runs a command in a container on its node: output, stdin and the exit code come back', async (t) => {
+  const [p] = await appPodsReady(2);
+  const r = await kubectl(['exec', '-n', NS, p.metadata.name, '-c', 'nginx', '--', 'sh', '-c', 'echo in $(hostname); cat /www/index.html']);
+  t.is(r.code, 0, `kubectl exec: ${r.stderr.trim()}`);
+  t.regex(r.stdout, new RegExp(`^in ${p.metadata.name}\n`));
+  const piped = await kubectl(['exec', '-i', '-n', NS, p.metadata.name, '-c', 'nginx', '--', 'cat'], 'typed into stdin\n');
+  t.is(piped.stdout, 'typed into stdin\n', piped.stderr);
+  const failed = await kubectl(['exec', '-n', NS, p.metadata.name, '-c', 'nginx', '--', 'sh', '-c', 'exit 7']);
+  t.is(failed.code, 7, failed.stderr);
+  const missing = await kubectl(['exec', '-n', NS, p.metadata.name, '-c', 'nope', '--', 'true']);
+  t.not(missing.code, 0);
+  t.regex(missing.stderr, /container nope is not valid for pod/);
+});
+
 g.serial('skiff node --cleanup removes the rules, routes and DNS address a node daemon installed', async (t) => {
   const h = host('host1');
   await world!.killNode(h, 'SIGTERM');

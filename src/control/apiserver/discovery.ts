@@ -31,6 +31,7 @@ function resourceEntries(r: ResourceInfo): ApiResource[] {
     if (s === 'binding') out.push({ ...base, kind: 'Binding', verbs: ['create'] });
     if (s === 'finalize') out.push({ ...base, kind: r.kind, verbs: ['update'] });
     if (s === 'log') out.push({ ...base, kind: 'Pod', verbs: ['get'] });
+    if (s === 'exec') out.push({ ...base, kind: 'PodExecOptions', verbs: ['create', 'get'] });
   }
   return out;
 }
@@ -98,6 +99,7 @@ function discoveredResource(r: ResourceInfo) {
       if (s === 'scale') return { subresource: s, responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' }, verbs: ['get', 'patch', 'update'] };
       if (s === 'binding') return { subresource: s, responseKind: { group: '', version: 'v1', kind: 'Binding' }, verbs: ['create'] };
       if (s === 'log') return { subresource: s, responseKind: { group: '', version: 'v1', kind: 'Pod' }, verbs: ['get'] };
+      if (s === 'exec') return { subresource: s, responseKind: { group: '', version: 'v1', kind: 'PodExecOptions' }, verbs: ['create', 'get'] };
       if (s === 'finalize') return { subresource: s, responseKind: { group: r.group, version: r.version, kind: r.kind }, verbs: ['update'] };
       return { subresource: s, responseKind: { group: r.group, version: r.version, kind: r.kind }, verbs: ['get', 'patch', 'update'] };
     });

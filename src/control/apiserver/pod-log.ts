@@ -51,6 +51,28 @@ export function logRequest(pod: KubeObject, q: URLSearchParams): { container: st
   return { container, query: out.toString() };
 }
 
+/** pods/exec: the container (defaulted as for logs) and the kubelet's query (the command and which streams). */
+export function execRequest(pod: KubeObject, q: URLSearchParams): { container: string; query: string } {
+  const app: string[] = (pod.spec?.containers ?? []).map((c: { name: string }) => c.name);
+  const all: string[] = [...app, ...(pod.spec?.initContainers ?? []).map((c: { name: string }) => c.name)];
+  let container = q.get('container') ?? '';
+  if (!container) {
+    if (app.length !== 1) throw badRequest(`a container name must be specified for pod ${pod.metadata.name}, choose one of: [${app.join(' ')}]`);
+    container = app[0]!;
+  }
+  if (!all.includes(container)) throw badRequest(`container ${container} is not valid for pod ${pod.metadata.name}`);
+  const command = q.getAll('command');
+  if (command.length === 0) throw badRequest('you must specify at least one command for the container');
+  const out = new URLSearchParams();
+  for (const c of command) out.append('command', c);
+  for (const k of ['stdin', 'stdout', 'stderr', 'tty']) {
+    const v = q.get(k);
+    if (v === 'true' || v === '1') out.set(k, 'true');
+  }
+  if (!['stdin', 'stdout', 'stderr'].some((k) => out.has(k))) throw badRequest('you must specify at least 1 of stdin, stdout, stderr');
+  return { container, query: out.toString() };
+}
+
 /** The node's address and kubelet port, from its status. */
 export function kubeletAddress(node: KubeObject): { host: string; port: number } {
   const addrs: { type: string; address: string }[] = node.status?.addresses ?? [];

@@ -78,7 +78,8 @@ export function parseResourcePath(group: string, version: string, rest: string[]
   if (sub && !name) throw notFoundPath();
   if (sub === 'binding' && verb !== 'create') throw methodNotAllowed();
   if (sub === 'log' && verb !== 'get') throw methodNotAllowed();
-  if (verb === 'create' && name && sub !== 'binding') throw methodNotAllowed();
+  if (sub === 'exec' && verb !== 'get' && verb !== 'create') throw methodNotAllowed();
+  if (verb === 'create' && name && sub !== 'binding' && sub !== 'exec') throw methodNotAllowed();
   if (verb === 'watch' && name) verb = 'watch';
   return { resource, namespace, name, subresource: sub as Subresource | '', verb };
 }

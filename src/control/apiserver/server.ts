@@ -9,6 +9,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer as
 import { createServer as createHttpsServer } from 'node:https';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { stringify as toYaml } from 'yaml';
 import { isStoreError } from '../../store/index.js';
@@ -26,7 +27,8 @@ import { applyPatch, isPatchError, patchTypeFromContentType, strategicMergeTypeF
 import { parseResourcePath, type RequestInfo, splitGroupVersion } from './request-info.js';
 import { type DeleteOptions, encodeContinue, Rest } from './rest.js';
 import { parseSelection } from './selection.js';
-import { kubeletAddress, logRequest, proxyLog } from './pod-log.js';
+import { execRequest, kubeletAddress, logRequest, proxyLog } from './pod-log.js';
+import { proxyUpgrade, refuseUpgrade } from '../../util/upgrade-proxy.js';
 import { labelSelectorToString, selectorFromSet } from './selectors/index.js';
 import { type IncludeObject, toTable } from './table.js';
 import { eventLine, startWatch, watchErrorEvent, type KubeWatchEvent } from './watch.js';
@@ -194,6 +196,7 @@ export class ApiServer {
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
     const t = this.o.tls;
     const server = t ? createHttpsServer({ cert: t.certPem, key: t.keyPem, ca: t.caPem, requestCert: true, rejectUnauthorized: false }, handler) : createHttpServer(handler);
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.handleUpgrade(req, socket, head));
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -313,6 +316,7 @@ export class ApiServer {
     const t = { r, namespace, name };
     switch (info.verb) {
       case 'get': {
+        if (info.subresource === 'exec') throw badRequest('Upgrade request required');
         const obj = await this.rest.get(t);
         if (info.subresource === 'scale') return this.send(c, 200, toScale(obj));
         if (info.subresource === 'log') return this.podLog(c, obj);
@@ -323,6 +327,7 @@ export class ApiServer {
       case 'watch':
         return this.watch(c, info);
       case 'create': {
+        if (info.subresource === 'exec') throw badRequest('Upgrade request required');
         const body = await this.readObject(c);
         if (info.subresource === 'binding') return this.bind(c, info, body, w);
         if (r.namespaced && !namespace) throw new ApiError('NotFound', 'the server could not find the requested resource');
@@ -554,6 +559,33 @@ export class ApiServer {
     const text = f.kind === 'yaml' ? toYaml(body) : JSON.stringify(body);
     c.res.writeHead(code, { 'Content-Type': f.kind === 'yaml' ? 'application/yaml' : 'application/json', 'Content-Length': Buffer.byteLength(text) });
     c.res.end(c.req.method === 'HEAD' ? undefined : text);
+  }
+
+  /**
+   * pods/exec (kubectl exec): an upgrade request (SPDY or WebSocket) joined
+   * through the pod's node's kubelet to the runtime's streaming server.
+   */
+  private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const refuse = (e: ApiError) => refuseUpgrade(socket, e.code, e.reason, JSON.stringify(e.toStatus()));
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const user = this.auth.authenticate(req);
+      if (!user) return refuse(unauthorized());
+      const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/exec$/.exec(url.pathname);
+      if (!m) return refuse(new ApiError('NotFound', 'the server could not find the requested resource'));
+      const pods = lookupResource('', 'v1', 'pods')!;
+      const pod = await this.rest.get({ r: pods, namespace: decodeURIComponent(m[1]!), name: decodeURIComponent(m[2]!) });
+      const { container, query } = execRequest(pod, url.searchParams);
+      const nodeName = pod.spec?.nodeName;
+      if (!nodeName) return refuse(badRequest(`pod ${pod.metadata.name} does not have a host assigned`));
+      if (this.o.tls && !this.o.kubeletClient) return refuse(unavailable('this API server has no kubelet client certificate (--kubelet-client-certificate and --kubelet-client-key, or --pki-dir)'));
+      const node = await this.rest.get({ r: lookupResource('', 'v1', 'nodes')!, namespace: '', name: nodeName });
+      const { host, port } = kubeletAddress(node);
+      const path = `/exec/${encodeURIComponent(pod.metadata.namespace!)}/${encodeURIComponent(pod.metadata.name!)}/${encodeURIComponent(container)}?${query}`;
+      proxyUpgrade(req, socket, head, { host, port, path, tls: this.o.kubeletClient ?? null }, (e) => refuse(unavailable(`cannot reach the kubelet at ${host}:${port}: ${e.message}`)));
+    } catch (e) {
+      refuse(toApiError(e, this.o.logger));
+    }
   }
 
   /** pods/log: the container's log, from its node's kubelet (see pod-log.ts). */

@@ -7,7 +7,7 @@
  * --prefix /registry` reads the same on skiff as on a Kubernetes etcd).
  */
 
-export type Subresource = 'status' | 'scale' | 'binding' | 'finalize' | 'log';
+export type Subresource = 'status' | 'scale' | 'binding' | 'finalize' | 'log' | 'exec';
 
 export interface ResourceInfo {
   /** '' for the core group. */
@@ -46,7 +46,7 @@ interface Row {
 const ROWS: Row[] = [
   // core/v1
   { resource: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'], subresources: ['status', 'finalize'] },
-  { resource: 'pods', kind: 'Pod', shortNames: ['po'], all: true, subresources: ['status', 'binding', 'log'], statusOnCreate: 'keep' },
+  { resource: 'pods', kind: 'Pod', shortNames: ['po'], all: true, subresources: ['status', 'binding', 'log', 'exec'], statusOnCreate: 'keep' },
   { resource: 'services', kind: 'Service', shortNames: ['svc'], all: true, subresources: ['status'], prefix: 'services/specs' },
   { resource: 'endpoints', kind: 'Endpoints', shortNames: ['ep'], prefix: 'services/endpoints' },
   { resource: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no'], subresources: ['status'], prefix: 'minions', statusOnCreate: 'keep' },

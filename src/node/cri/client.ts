@@ -232,6 +232,21 @@ export class CriClient {
     return { stdout: C.bytes(r, 'stdout'), stderr: C.bytes(r, 'stderr'), exitCode: C.int(r, 'exitCode') };
   }
 
+  /**
+   * A streaming exec: the URL of the runtime's streaming server where an
+   * upgraded connection (SPDY or WebSocket, kubectl's protocols) runs `cmd`.
+   */
+  async exec(containerId: string, cmd: string[], streams: { tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }, opts?: CallOptions): Promise<string> {
+    C.checkId('containerId', containerId);
+    if (!Array.isArray(cmd) || cmd.length === 0 || cmd[0] === '') throw new CriError('CRI_ERR_BAD_REQUEST', 'exec command is empty');
+    if (!streams.stdin && !streams.stdout && !streams.stderr) throw new CriError('CRI_ERR_BAD_REQUEST', 'one of stdin, stdout and stderr must be streamed');
+    if (streams.tty && streams.stderr) throw new CriError('CRI_ERR_BAD_REQUEST', 'a TTY exec has no separate stderr');
+    const r = await this.call(this.runtime, 'Exec', { containerId, cmd, ...streams }, opts);
+    const url = typeof r.url === 'string' ? r.url : '';
+    if (!/^https?:\/\//.test(url)) throw new CriError('CRI_ERR_BAD_RESPONSE', `Exec answered no streaming URL (${JSON.stringify(url)})`);
+    return url;
+  }
+
   async containerStats(containerId: string, opts?: CallOptions): Promise<T.ContainerStats> {
     C.checkId('containerId', containerId);
     const r = await this.call(this.runtime, 'ContainerStats', { containerId }, opts);
