@@ -44,7 +44,9 @@ test('skiff master: the Kubernetes API flags are parsed and checked', async (t) 
   const base = ['--name', 'm1', '--initial-cluster', 'm1=http://127.0.0.1:2380'];
   t.is(parseMasterArgs(base).api, null);
   const api = parseMasterArgs([...base, '--listen-api-url', 'https://127.0.0.1:6443', '--pki-dir', '/tmp/pki', '--event-ttl', '30m']).api!;
-  t.like(api, { listen: '127.0.0.1:6443', insecureHttp: false, pkiDir: '/tmp/pki', eventTtlSeconds: 1800 });
+  t.like(api, { listen: '127.0.0.1:6443', insecureHttp: false, pkiDir: '/tmp/pki', eventTtlSeconds: 1800, nodeMonitorGraceSeconds: 40 });
+  t.is(parseMasterArgs([...base, '--listen-api-url', 'https://127.0.0.1:6443', '--pki-dir', '/tmp/pki', '--node-monitor-grace-period', '10s']).api!.nodeMonitorGraceSeconds, 10);
+  t.throws(() => parseMasterArgs([...base, '--listen-api-url', 'https://127.0.0.1:6443', '--pki-dir', '/tmp/pki', '--node-monitor-grace-period', 'soon']), { message: /node-monitor-grace-period/ });
   t.throws(() => parseMasterArgs([...base, '--listen-api-url', 'http://127.0.0.1:6443']), { message: /needs --insecure-http/ });
   t.throws(() => parseMasterArgs([...base, '--listen-api-url', 'https://127.0.0.1:6443']), { message: /needs --pki-dir or --tls-cert-file/ });
   t.throws(() => parseMasterArgs([...base, '--pki-dir', '/x']), { message: /needs --listen-api-url/ });

@@ -48,6 +48,8 @@ Kubernetes API (served only with --listen-api-url):
   --advertise-address            the IP other hosts and Pods reach this API at (default: the listen IP,
                                  or this host's first non-loopback IPv4 when listening on all of them)
   --event-ttl                    how long Events live after their last write: 1h, 30m, 90s (default 1h)
+  --node-monitor-grace-period    how long a node may miss heartbeats before it is NotReady and its pods
+                                 are evicted (default 40s)
   --insecure-http                serve plain HTTP and let anonymous requests in: for tests only`;
 
 const str = { type: 'string' } as const;
@@ -90,6 +92,7 @@ export function parseMasterArgs(argv: string[]): Omit<MasterOptions, 'logger'> &
       'kubelet-client-key': str,
       'insecure-http': { type: 'boolean', default: false },
       'event-ttl': { type: 'string', default: '1h' },
+      'node-monitor-grace-period': { type: 'string', default: '40s' },
       'advertise-address': str,
     },
   });
@@ -162,6 +165,8 @@ export interface ApiFlags {
   clientCaFile?: string;
   tokenFile?: string;
   eventTtlSeconds: number;
+  /** How long a node may go without a heartbeat before it is NotReady (upstream's --node-monitor-grace-period). */
+  nodeMonitorGraceSeconds: number;
   advertiseAddress?: string;
   kubeletClientCertFile?: string;
   kubeletClientKeyFile?: string;
@@ -190,7 +195,12 @@ function parseApiFlags(v: Record<string, string | boolean | undefined>): ApiFlag
   const keyFile = v['tls-private-key-file'] as string | undefined;
   if (Boolean(certFile) !== Boolean(keyFile)) throw new UsageError('--tls-cert-file and --tls-private-key-file go together');
   if (m[1] === 'https' && !certFile && !v['pki-dir']) throw new UsageError('an https:// --listen-api-url needs --pki-dir or --tls-cert-file and --tls-private-key-file');
-  const out: ApiFlags = { listen: `${m[2]}:${m[3]}`, insecureHttp, eventTtlSeconds: parseDurationSeconds('event-ttl', (v['event-ttl'] as string) ?? '1h') };
+  const out: ApiFlags = {
+    listen: `${m[2]}:${m[3]}`,
+    insecureHttp,
+    eventTtlSeconds: parseDurationSeconds('event-ttl', (v['event-ttl'] as string) ?? '1h'),
+    nodeMonitorGraceSeconds: parseDurationSeconds('node-monitor-grace-period', (v['node-monitor-grace-period'] as string) ?? '40s'),
+  };
   if (v['pki-dir']) out.pkiDir = v['pki-dir'] as string;
   if (certFile) out.certFile = certFile;
   if (keyFile) out.keyFile = keyFile;
@@ -234,7 +244,7 @@ export async function masterCommand(argv: string[]): Promise<number> {
     if (o.api) {
       api = await startApi(o.api, master, logger.child({ component: 'apiserver' }));
       // The control loops run wherever the Raft leadership is; every master with the API is ready to.
-      controllers = new ControllerManager(master.store, defaultControllers(), logger.child({ component: 'controllers' }));
+      controllers = new ControllerManager(master.store, defaultControllers({ nodeLifecycle: { gracePeriodMs: o.api.nodeMonitorGraceSeconds * 1000 } }), logger.child({ component: 'controllers' }));
       controllers.start();
     }
   } catch (e) {

@@ -9,6 +9,7 @@ import { ReplicaSetController } from './replicaset.js';
 import { EndpointsController } from './endpoints.js';
 import { EndpointSliceController } from './endpointslice.js';
 import { SERVICE_IP_DEFAULTS, ServiceIpController } from './service-ip.js';
+import type { NodeLifecycleOptions } from './node-lifecycle.js';
 import { Scheduler } from '../scheduler/index.js';
 import { GarbageCollector } from './garbage-collector.js';
 import type { Controller } from './manager.js';
@@ -24,7 +25,7 @@ export { ApiEndpointsController, PodGcController, DaemonSetController, Deploymen
 export { NODE_LIFECYCLE_DEFAULTS, type NodeLifecycleOptions } from './node-lifecycle.js';
 
 /** Every loop a master runs while it leads: the scheduler and the controllers. */
-export function defaultControllers(): Controller[] {
+export function defaultControllers(o: { nodeLifecycle?: Partial<NodeLifecycleOptions> } = {}): Controller[] {
   return [
     new Scheduler(),
     new ReplicaSetController('replicasets'),
@@ -37,7 +38,7 @@ export function defaultControllers(): Controller[] {
     new EndpointsController(),
     new EndpointSliceController(),
     new ApiEndpointsController(),
-    new NodeLifecycleController(),
+    new NodeLifecycleController(o.nodeLifecycle),
     new PodGcController(),
     new NamespaceController(),
     new GarbageCollector(),
