@@ -8,9 +8,8 @@
  * busybox `httpd` serves a page naming its pod, a busybox sidecar sleeps;
  * the preferred anti-affinity puts one replica on each host. The Pods
  * tolerate the unreachable/not-ready taints for 0 s (instead of the API's
- * default 300 s) so the node-failure case fits in the test: the control
- * plane still takes its 40 s grace period (no flag of `skiff master`
- * shortens it) before it calls the Node NotReady.
+ * default 300 s) and the masters run with --node-monitor-grace-period 15s
+ * (default 40 s), so the node-failure case fits in the test.
  *
  * Checks run from host 1 with the host's own busybox, or from Pods whose
  * exit code carries the verdict (restartPolicy Never: Succeeded or Failed).

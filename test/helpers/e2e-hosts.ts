@@ -147,7 +147,7 @@ export class E2eHosts {
     const c = new E2eCluster({
       size: 3,
       label: this.o.label,
-      memberArgs: (name) => ['--listen-api-url', this.apiUrls[Number(name.slice(1)) - 1]!, '--pki-dir', pki.dir, '--advertise-address', this.gateway],
+      memberArgs: (name) => ['--listen-api-url', this.apiUrls[Number(name.slice(1)) - 1]!, '--pki-dir', pki.dir, '--advertise-address', this.gateway, '--node-monitor-grace-period', '15s'],
     });
     this.masters = c;
     await c.start();
