@@ -298,7 +298,12 @@ export class ServiceIpController implements Controller {
     queue.add(`${KUBERNETES_SERVICE.namespace}/${KUBERNETES_SERVICE.name}`);
     queue.add(`${KUBE_DNS_SERVICE.namespace}/${KUBE_DNS_SERVICE.name}`);
     await Promise.all([
-      runWorkers(queue, WORKERS, (key) => this.reconcile(ctx, informer, key), (key, e) => ctx.logger.warn({ err: e, service: key }, 'service IP allocation failed; retrying')),
+      runWorkers(queue, WORKERS, (key) => this.reconcile(ctx, informer, key), (key, e) => {
+        // The system Services come before their namespaces at a cluster's first start: retried quietly.
+        const early = isApiError(e) && e.reason === 'NotFound' && (key === `${KUBE_DNS_SERVICE.namespace}/${KUBE_DNS_SERVICE.name}` || key === `${KUBERNETES_SERVICE.namespace}/${KUBERNETES_SERVICE.name}`);
+        if (early) ctx.logger.debug({ service: key }, 'its namespace does not exist yet; retrying');
+        else ctx.logger.warn({ err: e, service: key }, 'service IP allocation failed; retrying');
+      }),
       aborted(ctx.stopped),
     ]);
   }
