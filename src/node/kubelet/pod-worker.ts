@@ -313,8 +313,8 @@ export class PodWorker {
         this.wakeIn(b.until - Date.now() + 10);
         return;
       }
-      // Restart now; the next restart waits longer.
-      if (b || prev.metadata.attempt > 0 || st.exitCode !== 0 || !init) this.nextBackoff(ctr.name);
+      // Restart now (the first at once, as upstream); the next one waits longer.
+      this.nextBackoff(ctr.name);
     }
     const restartCount = prev ? prev.metadata.attempt + 1 : 0;
     let image: string;
