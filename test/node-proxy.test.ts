@@ -318,7 +318,7 @@ gates.nftables.serial('nftables: a restart finds the chains and sets of an earli
   await a.stop();
   const nft = new Nftables({ exec });
   const before = await nft.ownObjects();
-  t.true(before.chains.some((c) => c.startsWith('endpoint-')), JSON.stringify(before));
+  t.true(before.chains.some((c) => c.startsWith('service-')), JSON.stringify(before));
   t.is(before.sets.length, 1);
 
   const b = new Proxier({ mode: 'nftables', exec, minSyncIntervalMs: 0, fullResyncIntervalMs: 0 });
@@ -326,8 +326,8 @@ gates.nftables.serial('nftables: a restart finds the chains and sets of an earli
   b.onEndpointSlice('ADDED', slice('new-1', 'new', ['10.244.9.10']));
   await b.sync();
   const after = await nft.ownObjects();
-  t.false(after.chains.some((c) => before.chains.includes(c) && /^(service|endpoint)-[A-Z2-7]{8}-/.test(c)), 'the old run\'s service chains are gone');
-  t.true(after.chains.some((c) => c.startsWith('endpoint-')));
+  t.false(after.chains.some((c) => before.chains.includes(c) && /^service-[A-Z2-7]{8}-/.test(c)), 'the old run\'s service chains are gone');
+  t.true(after.chains.some((c) => c.startsWith('service-')));
   t.deepEqual(after.sets, [], 'the old affinity set is gone');
   const list = await must(['ip', 'netns', 'exec', ns, nftBinary(), 'list', 'table', 'ip', NFT_TABLE]);
   t.is(list.split('\n').filter((l) => l.includes('jump services')).length, 2, 'base chain rules are not duplicated by a second run');

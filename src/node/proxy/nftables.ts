@@ -6,7 +6,8 @@
  */
 import { accessSync, constants } from 'node:fs';
 import { runCommand, type Exec } from './iptables.js';
-import { NFT_TABLE, nftCleanupScript, parseNftList } from './nft-rules.js';
+import { ProxyError } from './errors.js';
+import { NFT_TABLE, parseNftList } from './nft-rules.js';
 
 /**
  * Where Debian (package nftables) and others install nft. An absolute path,
@@ -58,16 +59,12 @@ export class Nftables {
     await this.exec([this.bin, '-f', '-'], { input: script, timeoutMs: this.o.applyTimeoutMs, maxOutputBytes: 1024 * 1024 });
   }
 
-  async hasTable(): Promise<boolean> {
-    const r = await this.exec([this.bin, 'list', 'tables', 'ip'], { timeoutMs: 10_000, maxOutputBytes: 1024 * 1024 });
-    return r.stdout.split('\n').some((l) => l.trim() === `table ip ${NFT_TABLE}`);
-  }
-
-  /** The chains and sets of our table (names only; rules and elements are not listed). */
+  /** The chains and sets of our table (names only; rules and elements are not listed); empty when it does not exist. */
   async ownObjects(): Promise<{ chains: string[]; sets: string[] }> {
-    if (!(await this.hasTable())) return { chains: [], sets: [] };
     const opts = { timeoutMs: this.o.listTimeoutMs, maxOutputBytes: this.o.maxOutputBytes };
+    // Not `nft list tables`: nft 1.0.6 fills its whole cache for it (seconds with a big ruleset).
     const chains = parseNftList((await this.exec([this.bin, 'list', 'chains', 'ip'], opts)).stdout, 'chain');
+    if (chains.length === 0) return { chains, sets: [] };
     // -t (terse) leaves out the elements of the affinity sets.
     const sets = parseNftList((await this.exec([this.bin, '-t', 'list', 'sets', 'ip'], opts)).stdout, 'set');
     return { chains, sets };
@@ -75,8 +72,9 @@ export class Nftables {
 
   /** Deletes our table with everything in it; other tables are left alone. 1 when it existed. */
   async cleanup(): Promise<{ tables: number }> {
-    const had = await this.hasTable();
-    await this.apply(nftCleanupScript());
-    return { tables: had ? 1 : 0 };
+    const r = await this.exec([this.bin, 'delete', 'table', 'ip', NFT_TABLE], { timeoutMs: this.o.applyTimeoutMs, maxOutputBytes: 1024 * 1024, okExitCodes: [1] });
+    if (r.exitCode === 0) return { tables: 1 };
+    if (/No such file or directory/.test(r.stderr)) return { tables: 0 };
+    throw new ProxyError('PROXY_ERR_COMMAND_FAILED', `nft delete table ip ${NFT_TABLE} exited with ${r.exitCode}`, { argv: [this.bin, 'delete', 'table', 'ip', NFT_TABLE], exitCode: r.exitCode, stderr: r.stderr });
   }
 }
