@@ -10,12 +10,13 @@
  *     service-…: mark-for-masquerade unless from the cluster CIDR; then per
  *       endpoint i of N, in order: `numgen random mod (N-i) 0 … dnat to ip:port`
  *       (the last one unconditional: each endpoint gets 1/N, as iptables'
- *       statistic cascade), in two variants whose source matches exclude each
- *       other: from the endpoint itself (hairpin) it also sets the masquerade
- *       mark. ClientIP affinity: first `ip saddr @affinity-<endpoint> … dnat`
- *       per endpoint, and every DNAT rule refreshes `update @affinity-… { ip saddr }`.
+ *       statistic cascade). ClientIP affinity: first `ip saddr @affinity-<endpoint>
+ *       … dnat` per endpoint, and every DNAT rule refreshes `update @affinity-… { ip saddr }`.
  *     external-…: mark-for-masquerade, goto service-…
- *     nat-postrouting → masquerading: masquerade what is marked, clear the bit.
+ *     nat-postrouting → masquerading: hairpin (a DNATed packet whose source is
+ *       its new destination: `ip saddr . ip daddr @hairpin-endpoints`, one
+ *       "ip . ip" element per endpoint address) is marked; masquerade what is
+ *       marked, clear the bit.
  *     filter-forward/-input/-output (filter hooks, priority -110, before DNAT):
  *       @no-endpoint-services / @no-endpoint-nodeports → goto reject-chain (reject)
  *
@@ -55,6 +56,9 @@ export const NFT_CHAIN = {
   nodePortEndpointsCheck: 'nodeport-endpoints-check',
   reject: 'reject-chain',
 } as const;
+
+/** The set of "ip . ip" per endpoint address, for hairpin detection after DNAT. */
+export const NFT_HAIRPIN_SET = 'hairpin-endpoints';
 
 export const NFT_MAP = {
   serviceIPs: 'service-ips',
@@ -150,17 +154,11 @@ export function nftPortRules(r: ServicePortRules, cfg: ProxyNodeConfig, n = nftP
   const add = (chain: string, rule: string): void => {
     out.push(`add rule ${T} ${chain} ${rule}`);
   };
-  const mark = masqueradeMark(cfg.masqueradeBit);
   const eps = r.endpoints;
   add(n.service, `ip daddr ${sp.clusterIP} ${proto} dport ${sp.port} ip saddr != ${cfg.clusterCIDR} jump ${NFT_CHAIN.markMasq}`);
-  // One endpoint, two rules: the source is either the endpoint itself (hairpin: the reply must come back
-  // through the node, so masquerade) or not; exactly one of them can match, so one draw decides either way.
   const dnat = (i: number, pre: string): void => {
-    const ep = eps[i]!;
-    const ip = ep.slice(0, ep.lastIndexOf(':'));
     const update = n.affinitySets.length ? `update @${n.affinitySets[i]} { ip saddr } ` : '';
-    add(n.service, `${pre}ip saddr ${ip} meta l4proto ${proto} mark set mark or ${mark} ${update}dnat to ${ep}`);
-    add(n.service, `${pre}ip saddr != ${ip} meta l4proto ${proto} ${update}dnat to ${ep}`);
+    add(n.service, `${pre}meta l4proto ${proto} ${update}dnat to ${eps[i]}`);
   };
   for (let i = 0; i < n.affinitySets.length; i++) dnat(i, `ip saddr @${n.affinitySets[i]} `);
   for (let i = 0; i < eps.length; i++) dnat(i, i < eps.length - 1 ? `numgen random mod ${eps.length - i} 0 ` : '');
@@ -183,6 +181,7 @@ export function nftDeclareBase(): string[] {
   for (const [c, body] of BASE_CHAINS) out.push(`add chain ${T} ${c} { ${body} }`);
   for (const c of NFT_FIXED_CHAINS) if (!BASE_CHAINS.some(([b]) => b === c)) out.push(`add chain ${T} ${c}`);
   for (const [m, type] of MAP_TYPES) out.push(`add map ${T} ${m} { type ${type} ; }`);
+  out.push(`add set ${T} ${NFT_HAIRPIN_SET} { type ipv4_addr . ipv4_addr ; }`);
   return out;
 }
 
@@ -199,6 +198,8 @@ export function nftBaseRules(cfg: ProxyNodeConfig): string[] {
     [NFT_CHAIN.filterInput, `ct state new jump ${NFT_CHAIN.serviceEndpointsCheck}`],
     [NFT_CHAIN.filterOutput, `ct state new jump ${NFT_CHAIN.serviceEndpointsCheck}`],
     [NFT_CHAIN.markMasq, `mark set mark or ${mark}`],
+    // Hairpin: a pod reaching itself through a Service must see the reply come from the Service.
+    [NFT_CHAIN.masquerading, `ct status dnat ip saddr . ip daddr @${NFT_HAIRPIN_SET} jump ${NFT_CHAIN.markMasq}`],
     [NFT_CHAIN.masquerading, `mark and ${mark} == 0 return`],
     // Clear the bit so a packet that is re-injected (e.g. through a tunnel) is not masqueraded twice.
     [NFT_CHAIN.masquerading, `mark set mark xor ${mark}`],
@@ -241,6 +242,8 @@ export interface NftFullSyncInput {
   readonly recreateSets: ReadonlySet<string>;
   /** Service ports per transaction before the final one (as in fullSyncTransactions). */
   readonly chunkServicePorts: number;
+  /** Every endpoint address in use (any order, duplicates allowed): the hairpin set's content. */
+  readonly hairpinIPs: Iterable<string>;
 }
 
 /**
@@ -282,6 +285,9 @@ export function* nftFullSyncTransactions(input: NftFullSyncInput, cfg: ProxyNode
   out.push(...nftBaseRules(cfg));
   for (const m of Object.values(NFT_MAP)) out.push(`flush map ${T} ${m}`);
   out.push(...elementStatements('add', elements));
+  out.push(`flush set ${T} ${NFT_HAIRPIN_SET}`);
+  const hairpin = new Set(input.hairpinIPs);
+  if (hairpin.size) out.push(...elementStatements('add', new Map([[NFT_HAIRPIN_SET, [...hairpin].map((ip) => `${ip} . ${ip}`)]])));
   const stale = [...input.staleChains];
   for (const c of stale) out.push(`add chain ${T} ${c}`, `flush chain ${T} ${c}`);
   for (const c of stale) out.push(`delete chain ${T} ${c}`);
@@ -311,6 +317,8 @@ function samePort(a: ServicePortRules, b: ServicePortRules): boolean {
 export function nftPartialSyncTransaction(
   changes: Iterable<readonly [before: ServicePortRules | undefined, after: ServicePortRules | undefined]>,
   cfg: ProxyNodeConfig,
+  /** Endpoint addresses that start or stop being used by any service port (the caller counts references). */
+  hairpin: { readonly add: readonly string[]; readonly del: readonly string[] } = { add: [], del: [] },
 ): string | null {
   const delElems = new Map<string, string[]>();
   const addElems = new Map<string, string[]>();
@@ -347,7 +355,9 @@ export function nftPartialSyncTransaction(
     for (const [s, secs] of sb) if (sa.get(s) !== secs) delSets.push(`delete set ${T} ${s}`);
     for (const [s, secs] of sa) if (sb.get(s) !== secs) addSets.push(setDecl(s, secs));
   }
-  if (!any) return null;
+  if (!any && hairpin.add.length === 0 && hairpin.del.length === 0) return null;
+  if (hairpin.del.length) delElems.set(NFT_HAIRPIN_SET, hairpin.del.map((ip) => `${ip} . ${ip}`));
+  if (hairpin.add.length) addElems.set(NFT_HAIRPIN_SET, hairpin.add.map((ip) => `${ip} . ${ip}`));
   return [
     ...elementStatements('delete', delElems),
     ...flush,
@@ -380,6 +390,11 @@ export function parseNftList(text: string, kind: 'chain' | 'set'): string[] {
     if (m && m[1] === kind) out.push(m[2]!);
   }
   return out;
+}
+
+/** True for a per-endpoint affinity set of ours (as opposed to the shared hairpin set). */
+export function isNftAffinitySet(name: string): boolean {
+  return /^affinity-[A-Z2-7]{8}-/.test(name);
 }
 
 /** True for a per-port chain of ours (as opposed to the shared ones). */
