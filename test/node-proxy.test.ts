@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostGate } from './helpers/host-gate.js';
-import { Proxier, prefixedExec, cleanupProxyRules, Iptables, Nftables, NFT_TABLE, nftBinary, type Exec, type ProxyMode, type WatchEventType } from '../src/node/proxy/index.js';
+import { Proxier, prefixedExec, cleanupProxyRules, Iptables, Nftables, NFT_SHARDS, NFT_TABLE, nftBinary, nftObjectName, type Exec, type ProxyMode, type WatchEventType } from '../src/node/proxy/index.js';
 import type { KubeObject } from '../src/control/apiserver/index.js';
 
 const gates = {
@@ -41,7 +41,8 @@ const OPS: Record<ProxyMode, ModeOps> = {
     leftover: /KUBE-/,
   },
   nftables: {
-    breakServices: (ns) => ['ip', 'netns', 'exec', ns, nftBinary(), 'flush', 'map', 'ip', NFT_TABLE, 'service-ips'],
+    breakServices: (ns) => ['ip', 'netns', 'exec', ns, 'sh', '-c',
+      `for k in $(seq 0 ${NFT_SHARDS - 1}); do ${nftBinary()} flush map ip ${NFT_TABLE}-$k service-ips || exit 1; done`],
     failure: /nft -f/,
     dump: (ns) => ['ip', 'netns', 'exec', ns, nftBinary(), 'list', 'ruleset'],
     leftover: new RegExp(NFT_TABLE),
@@ -271,7 +272,7 @@ gates[mode].serial(`${mode}: ClusterIP and NodePort reach both endpoints; no end
   // Cleanup leaves no KUBE- chain or jump in either table (no skiff-proxy table).
   const removed = await p.cleanup();
   if (mode === 'iptables') t.true(removed.chains > 0 && removed.jumps === 8 && removed.tables === 0, JSON.stringify(removed));
-  else t.deepEqual(removed, { jumps: 0, chains: 0, tables: 1 });
+  else t.deepEqual(removed, { jumps: 0, chains: 0, tables: NFT_SHARDS + 1 }, 'the main table and its shards');
   t.notRegex(await must(ops.dump(h.H)), ops.leftover);
   t.deepEqual(await cleanupProxyRules({ exec, mode }), { jumps: 0, chains: 0, tables: 0 }, 'a second cleanup finds nothing');
 });
@@ -317,7 +318,11 @@ gates.nftables.serial('nftables: a restart finds the chains and sets of an earli
   await a.sync();
   await a.stop();
   const nft = new Nftables({ exec });
-  const before = await nft.ownObjects();
+  const own = async () => {
+    const o = await nft.ownObjects();
+    return { chains: o.chains.map(nftObjectName), sets: o.sets.map(nftObjectName) };
+  };
+  const before = await own();
   t.true(before.chains.some((c) => c.startsWith('service-')), JSON.stringify(before));
   t.is(before.sets.filter((x) => x.startsWith('affinity-')).length, 1);
 
@@ -325,12 +330,12 @@ gates.nftables.serial('nftables: a restart finds the chains and sets of an earli
   b.onService('ADDED', service('new', { clusterIP: '10.96.0.91', ports: [{ name: 'http', port: 80 }] }));
   b.onEndpointSlice('ADDED', slice('new-1', 'new', ['10.244.9.10']));
   await b.sync();
-  const after = await nft.ownObjects();
+  const after = await own();
   t.false(after.chains.some((c) => before.chains.includes(c) && /^service-[A-Z2-7]{8}-/.test(c)), 'the old run\'s service chains are gone');
   t.true(after.chains.some((c) => c.startsWith('service-')));
   t.deepEqual(after.sets, ['hairpin-endpoints'], 'the old affinity set is gone');
-  const list = await must(['ip', 'netns', 'exec', ns, nftBinary(), 'list', 'table', 'ip', NFT_TABLE]);
-  t.is(list.split('\n').filter((l) => l.includes('jump services')).length, 2, 'base chain rules are not duplicated by a second run');
+  const list = await must(['ip', 'netns', 'exec', ns, nftBinary(), 'list', 'ruleset']);
+  t.is(list.split('\n').filter((l) => l.includes('jump services')).length, 2 * NFT_SHARDS, 'base chain rules are not duplicated by a second run');
   await b.cleanup();
   const rest = await must(['ip', 'netns', 'exec', ns, nftBinary(), 'list', 'ruleset']);
   t.notRegex(rest, new RegExp(NFT_TABLE));

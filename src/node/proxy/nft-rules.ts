@@ -20,6 +20,17 @@
  *     filter-forward/-input/-output (filter hooks, priority -110, before DNAT):
  *       @no-endpoint-services / @no-endpoint-nodeports → goto reject-chain (reject)
  *
+ * Sharded: the service ports are spread by their name's hash over
+ * NFT_SHARDS tables `ip skiff-proxy-<k>`, each with its own nat-prerouting,
+ * nat-output, services chain, service-ips / service-nodeports maps and
+ * mark-for-masquerade; the main table `ip skiff-proxy` holds the rest
+ * (postrouting, filter hooks, the no-endpoint maps, the hairpin set). The
+ * kernel re-validates every chain reachable in a table a transaction adds a
+ * DNAT or jump to, so a partial sync pays for one shard, not for all
+ * Services (10,000 × 5: ~57 ms of kernel time per commit in one table).
+ * NAT chains of several tables on one hook are run in priority order until
+ * one of them has set up the translation, so only the port's own shard can DNAT.
+ *
  * The shared chains never change with the Services; a Service's change is a
  * few map elements plus its own chains, so a partial sync is a small
  * transaction. Names: upstream's "<8 base32 chars of sha256>-<ns>/<name>/<proto>/<port>"
@@ -38,9 +49,21 @@
 import { hash16, masqueradeMark, type ProxyNodeConfig, type ServicePortRules } from './rules.js';
 import { ProxyError } from './errors.js';
 
-/** Our table; nothing outside it is ever touched. */
+/** Our main table; the shards are `${NFT_TABLE}-<k>`. Nothing outside these is ever touched. */
 export const NFT_TABLE = 'skiff-proxy';
+/** How many shard tables hold the service ports (a divisor of 32: the first base32 character of the hash picks one). */
+export const NFT_SHARDS = 16;
 const T = `ip ${NFT_TABLE}`;
+
+/** "ip skiff-proxy-<k>". */
+export function nftShardTable(k: number): string {
+  return `ip ${NFT_TABLE}-${k}`;
+}
+
+/** True for the name of our main table or one of its shards (any shard count, so a cleanup finds those of another version). */
+export function isOwnNftTable(name: string): boolean {
+  return name === NFT_TABLE || new RegExp(`^${NFT_TABLE}-\\d+$`).test(name);
+}
 
 export const NFT_CHAIN = {
   natPrerouting: 'nat-prerouting',
@@ -67,28 +90,43 @@ export const NFT_MAP = {
   noEndpointNodePorts: 'no-endpoint-nodeports',
 } as const;
 
-/** Base chains: name → declaration body. Priorities as upstream (dstnat = -100, srcnat = 100; filters at -110, before DNAT). */
-const BASE_CHAINS: readonly [string, string][] = [
+/** A shard's base chains. Priorities as upstream (dstnat = -100). */
+const SHARD_BASE_CHAINS: readonly [string, string][] = [
   [NFT_CHAIN.natPrerouting, 'type nat hook prerouting priority dstnat ;'],
   [NFT_CHAIN.natOutput, 'type nat hook output priority -100 ;'],
+];
+
+/** A shard's other chains. */
+const SHARD_CHAINS: readonly string[] = [NFT_CHAIN.services, NFT_CHAIN.markMasq];
+
+/** The main table's base chains (srcnat = 100; filters at -110, before DNAT). */
+const BASE_CHAINS: readonly [string, string][] = [
   [NFT_CHAIN.natPostrouting, 'type nat hook postrouting priority srcnat ;'],
   [NFT_CHAIN.filterForward, 'type filter hook forward priority -110 ;'],
   [NFT_CHAIN.filterInput, 'type filter hook input priority -110 ;'],
   [NFT_CHAIN.filterOutput, 'type filter hook output priority -110 ;'],
 ];
 
-/** Every chain that is not per service port. */
-export const NFT_FIXED_CHAINS: readonly string[] = Object.values(NFT_CHAIN);
+/** The main table's chains. */
+const MAIN_CHAINS: readonly string[] = [
+  ...BASE_CHAINS.map(([c]) => c),
+  NFT_CHAIN.markMasq, NFT_CHAIN.masquerading, NFT_CHAIN.serviceEndpointsCheck, NFT_CHAIN.nodePortEndpointsCheck, NFT_CHAIN.reject,
+];
 
-const MAP_TYPES: readonly [string, string][] = [
+const SHARD_MAP_TYPES: readonly [string, string][] = [
   [NFT_MAP.serviceIPs, 'ipv4_addr . inet_proto . inet_service : verdict'],
   [NFT_MAP.serviceNodePorts, 'inet_proto . inet_service : verdict'],
+];
+
+const MAP_TYPES: readonly [string, string][] = [
   [NFT_MAP.noEndpointServices, 'ipv4_addr . inet_proto . inet_service : verdict'],
   [NFT_MAP.noEndpointNodePorts, 'inet_proto . inet_service : verdict'],
 ];
 
 /** nft limits chain and set names to 255 bytes; upstream truncates the readable part at 200. */
 const NAME_BASE_MAX = 200;
+
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
 function nameBase(readable: string): string {
   const safe = readable.replace(/[^A-Za-z0-9_./-]/g, '_');
@@ -98,6 +136,8 @@ function nameBase(readable: string): string {
 
 /** The per-port object names of one service port in nftables mode. */
 export interface NftPortNames {
+  /** "ip skiff-proxy-<k>": the shard table that holds the port's chains and sets. */
+  readonly table: string;
   readonly service: string;
   readonly external: string | null;
   /** Affinity sets, one per endpoint in the order of ServicePortRules.endpoints; empty without ClientIP affinity. */
@@ -109,22 +149,34 @@ export function nftPortNames(r: ServicePortRules): NftPortNames {
   const [ns, name] = sp.service.split('/') as [string, string];
   const base = `${ns}/${name}/${sp.protocol.toLowerCase()}/${sp.portName}`;
   const svcBase = nameBase(base);
+  const table = nftShardTable(BASE32.indexOf(svcBase[0]!) % NFT_SHARDS);
   const affinitySets = sp.affinitySeconds > 0
     ? r.endpoints.map((ep) => {
       const i = ep.lastIndexOf(':');
       return `affinity-${nameBase(`${base}__${ep.slice(0, i)}/${ep.slice(i + 1)}`)}`;
     })
     : [];
-  return { service: `service-${svcBase}`, external: sp.nodePort ? `external-${svcBase}` : null, affinitySets };
+  return { table, service: `service-${svcBase}`, external: sp.nodePort ? `external-${svcBase}` : null, affinitySets };
 }
 
-/** The chains a port owns (service, external); none without endpoints. */
+/** The chains a port owns (service, external), qualified ("ip <table> <chain>"); none without endpoints. */
 export function nftPortChains(r: ServicePortRules, n = nftPortNames(r)): string[] {
   if (r.endpoints.length === 0) return [];
-  return n.external ? [n.service, n.external] : [n.service];
+  return n.external ? [`${n.table} ${n.service}`, `${n.table} ${n.external}`] : [`${n.table} ${n.service}`];
 }
 
-/** Map elements of one port: map → "key : verdict". */
+/** The affinity sets a port owns, qualified ("ip <table> <set>"); none without endpoints. */
+export function nftPortSets(r: ServicePortRules, n = nftPortNames(r)): string[] {
+  if (r.endpoints.length === 0) return [];
+  return n.affinitySets.map((s) => `${n.table} ${s}`);
+}
+
+/** The object name of a qualified "ip <table> <name>". */
+export function nftObjectName(qualified: string): string {
+  return qualified.slice(qualified.lastIndexOf(' ') + 1);
+}
+
+/** Map elements of one port: qualified map ("ip <table> <map>") → "key : verdict". */
 export function nftPortElements(r: ServicePortRules, n = nftPortNames(r)): [map: string, key: string, verdict: string][] {
   const sp = r.info;
   const proto = sp.protocol.toLowerCase();
@@ -132,17 +184,18 @@ export function nftPortElements(r: ServicePortRules, n = nftPortNames(r)): [map:
   const ipKey = `${sp.clusterIP} . ${proto} . ${sp.port}`;
   const npKey = `${proto} . ${sp.nodePort}`;
   if (r.endpoints.length === 0) {
-    out.push([NFT_MAP.noEndpointServices, ipKey, `goto ${NFT_CHAIN.reject}`]);
-    if (sp.nodePort) out.push([NFT_MAP.noEndpointNodePorts, npKey, `goto ${NFT_CHAIN.reject}`]);
+    out.push([`${T} ${NFT_MAP.noEndpointServices}`, ipKey, `goto ${NFT_CHAIN.reject}`]);
+    if (sp.nodePort) out.push([`${T} ${NFT_MAP.noEndpointNodePorts}`, npKey, `goto ${NFT_CHAIN.reject}`]);
   } else {
-    out.push([NFT_MAP.serviceIPs, ipKey, `goto ${n.service}`]);
-    if (n.external) out.push([NFT_MAP.serviceNodePorts, npKey, `goto ${n.external}`]);
+    out.push([`${n.table} ${NFT_MAP.serviceIPs}`, ipKey, `goto ${n.service}`]);
+    if (n.external) out.push([`${n.table} ${NFT_MAP.serviceNodePorts}`, npKey, `goto ${n.external}`]);
   }
   return out;
 }
 
-function setDecl(name: string, seconds: number): string {
-  return `add set ${T} ${name} { type ipv4_addr ; flags dynamic,timeout ; timeout ${seconds}s ; }`;
+/** `qualified`: "ip <table> <set>". */
+function setDecl(qualified: string, seconds: number): string {
+  return `add set ${qualified} { type ipv4_addr ; flags dynamic,timeout ; timeout ${seconds}s ; }`;
 }
 
 /** `add rule` lines of the port's own chains (they must exist). */
@@ -152,7 +205,7 @@ export function nftPortRules(r: ServicePortRules, cfg: ProxyNodeConfig, n = nftP
   const proto = sp.protocol.toLowerCase();
   const out: string[] = [];
   const add = (chain: string, rule: string): void => {
-    out.push(`add rule ${T} ${chain} ${rule}`);
+    out.push(`add rule ${n.table} ${chain} ${rule}`);
   };
   const eps = r.endpoints;
   add(n.service, `ip daddr ${sp.clusterIP} ${proto} dport ${sp.port} ip saddr != ${cfg.clusterCIDR} jump ${NFT_CHAIN.markMasq}`);
@@ -175,13 +228,27 @@ function nodePortMatch(cfg: ProxyNodeConfig): string {
   return `ip daddr { ${cfg.nodePortAddresses.join(', ')} }`;
 }
 
-/** The table, base and shared chains and maps, declared idempotently (no flush: the current rules keep working). */
+/** The tables, base and shared chains, maps and sets, declared idempotently (no flush: the current rules keep working). */
 export function nftDeclareBase(): string[] {
   const out = [`add table ${T}`];
   for (const [c, body] of BASE_CHAINS) out.push(`add chain ${T} ${c} { ${body} }`);
-  for (const c of NFT_FIXED_CHAINS) if (!BASE_CHAINS.some(([b]) => b === c)) out.push(`add chain ${T} ${c}`);
+  for (const c of MAIN_CHAINS) if (!BASE_CHAINS.some(([b]) => b === c)) out.push(`add chain ${T} ${c}`);
   for (const [m, type] of MAP_TYPES) out.push(`add map ${T} ${m} { type ${type} ; }`);
   out.push(`add set ${T} ${NFT_HAIRPIN_SET} { type ipv4_addr . ipv4_addr ; }`);
+  for (let k = 0; k < NFT_SHARDS; k++) {
+    const S = nftShardTable(k);
+    out.push(`add table ${S}`);
+    for (const [c, body] of SHARD_BASE_CHAINS) out.push(`add chain ${S} ${c} { ${body} }`);
+    for (const c of SHARD_CHAINS) out.push(`add chain ${S} ${c}`);
+    for (const [m, type] of SHARD_MAP_TYPES) out.push(`add map ${S} ${m} { type ${type} ; }`);
+  }
+  return out;
+}
+
+/** Every map of the main table and the shards, qualified. */
+function allMaps(): string[] {
+  const out = MAP_TYPES.map(([m]) => `${T} ${m}`);
+  for (let k = 0; k < NFT_SHARDS; k++) for (const [m] of SHARD_MAP_TYPES) out.push(`${nftShardTable(k)} ${m}`);
   return out;
 }
 
@@ -189,9 +256,14 @@ export function nftDeclareBase(): string[] {
 export function nftBaseRules(cfg: ProxyNodeConfig): string[] {
   const mark = masqueradeMark(cfg.masqueradeBit);
   const np = nodePortMatch(cfg);
-  const rules: [string, string][] = [
+  const shard: [string, string][] = [
     [NFT_CHAIN.natPrerouting, `jump ${NFT_CHAIN.services}`],
     [NFT_CHAIN.natOutput, `jump ${NFT_CHAIN.services}`],
+    [NFT_CHAIN.markMasq, `mark set mark or ${mark}`],
+    [NFT_CHAIN.services, `ip daddr . meta l4proto . th dport vmap @${NFT_MAP.serviceIPs}`],
+    [NFT_CHAIN.services, `${np} meta l4proto . th dport vmap @${NFT_MAP.serviceNodePorts}`],
+  ];
+  const rules: [string, string][] = [
     [NFT_CHAIN.natPostrouting, `jump ${NFT_CHAIN.masquerading}`],
     [NFT_CHAIN.filterForward, `ct state new jump ${NFT_CHAIN.serviceEndpointsCheck}`],
     [NFT_CHAIN.filterInput, `ct state new jump ${NFT_CHAIN.nodePortEndpointsCheck}`],
@@ -204,13 +276,18 @@ export function nftBaseRules(cfg: ProxyNodeConfig): string[] {
     // Clear the bit so a packet that is re-injected (e.g. through a tunnel) is not masqueraded twice.
     [NFT_CHAIN.masquerading, `mark set mark xor ${mark}`],
     [NFT_CHAIN.masquerading, 'masquerade fully-random'],
-    [NFT_CHAIN.services, `ip daddr . meta l4proto . th dport vmap @${NFT_MAP.serviceIPs}`],
-    [NFT_CHAIN.services, `${np} meta l4proto . th dport vmap @${NFT_MAP.serviceNodePorts}`],
     [NFT_CHAIN.serviceEndpointsCheck, `ip daddr . meta l4proto . th dport vmap @${NFT_MAP.noEndpointServices}`],
     [NFT_CHAIN.nodePortEndpointsCheck, `${np} meta l4proto . th dport vmap @${NFT_MAP.noEndpointNodePorts}`],
     [NFT_CHAIN.reject, 'reject'],
   ];
-  return [...NFT_FIXED_CHAINS.map((c) => `flush chain ${T} ${c}`), ...rules.map(([c, r]) => `add rule ${T} ${c} ${r}`)];
+  const out = [...MAIN_CHAINS.map((c) => `flush chain ${T} ${c}`), ...rules.map(([c, r]) => `add rule ${T} ${c} ${r}`)];
+  for (let k = 0; k < NFT_SHARDS; k++) {
+    const S = nftShardTable(k);
+    for (const [c] of SHARD_BASE_CHAINS) out.push(`flush chain ${S} ${c}`);
+    for (const c of SHARD_CHAINS) out.push(`flush chain ${S} ${c}`);
+    for (const [c, r] of shard) out.push(`add rule ${S} ${c} ${r}`);
+  }
+  return out;
 }
 
 /** Elements per `add element` statement (one statement parses much faster than many). */
@@ -220,7 +297,7 @@ function elementStatements(verb: 'add' | 'delete', byMap: Map<string, string[]>)
   const out: string[] = [];
   for (const [map, elems] of byMap) {
     for (let i = 0; i < elems.length; i += ELEMENTS_PER_STATEMENT) {
-      out.push(`${verb} element ${T} ${map} { ${elems.slice(i, i + ELEMENTS_PER_STATEMENT).join(', ')} }`);
+      out.push(`${verb} element ${map} { ${elems.slice(i, i + ELEMENTS_PER_STATEMENT).join(', ')} }`);
     }
   }
   return out;
@@ -234,11 +311,11 @@ function push(m: Map<string, string[]>, k: string, v: string): void {
 
 export interface NftFullSyncInput {
   readonly rules: Iterable<ServicePortRules>;
-  /** Per-port chains in the kernel now that the new rules do not have: flushed and deleted at the end. */
+  /** Per-port chains (qualified) in the kernel now that the new rules do not have: flushed and deleted at the end. */
   readonly staleChains: Iterable<string>;
-  /** Affinity sets in the kernel now that the new rules do not have: deleted at the end. */
+  /** Affinity sets (qualified) in the kernel now that the new rules do not have: deleted at the end. */
   readonly staleSets: Iterable<string>;
-  /** Sets that exist with a definition that may differ (another timeout, or unknown): deleted and re-added. */
+  /** Sets (qualified) that exist with a definition that may differ (another timeout, or unknown): deleted and re-added. */
   readonly recreateSets: ReadonlySet<string>;
   /** Service ports per transaction before the final one (as in fullSyncTransactions). */
   readonly chunkServicePorts: number;
@@ -266,11 +343,11 @@ export function* nftFullSyncTransactions(input: NftFullSyncInput, cfg: ProxyNode
     for (const [map, key, verdict] of nftPortElements(r, n)) push(elements, map, `${key} : ${verdict}`);
     const chains = nftPortChains(r, n);
     if (chains.length === 0) continue;
-    for (const c of chains) out.push(`add chain ${T} ${c}`, `flush chain ${T} ${c}`);
-    for (const s of n.affinitySets) {
+    for (const c of chains) out.push(`add chain ${c}`, `flush chain ${c}`);
+    for (const s of nftPortSets(r, n)) {
       const decl = setDecl(s, r.info.affinitySeconds);
       // Its users were just flushed, so it can go; add first so that a set missing (drift) is no error.
-      if (input.recreateSets.has(s)) out.push(decl, `delete set ${T} ${s}`);
+      if (input.recreateSets.has(s)) out.push(decl, `delete set ${s}`);
       out.push(decl);
     }
     for (const l of nftPortRules(r, cfg, n)) out.push(l);
@@ -283,15 +360,15 @@ export function* nftFullSyncTransactions(input: NftFullSyncInput, cfg: ProxyNode
   }
   if (out.length === 0) out = nftDeclareBase();
   out.push(...nftBaseRules(cfg));
-  for (const m of Object.values(NFT_MAP)) out.push(`flush map ${T} ${m}`);
+  for (const m of allMaps()) out.push(`flush map ${m}`);
   out.push(...elementStatements('add', elements));
   out.push(`flush set ${T} ${NFT_HAIRPIN_SET}`);
   const hairpin = new Set(input.hairpinIPs);
-  if (hairpin.size) out.push(...elementStatements('add', new Map([[NFT_HAIRPIN_SET, [...hairpin].map((ip) => `${ip} . ${ip}`)]])));
+  if (hairpin.size) out.push(...elementStatements('add', new Map([[`${T} ${NFT_HAIRPIN_SET}`, [...hairpin].map((ip) => `${ip} . ${ip}`)]])));
   const stale = [...input.staleChains];
-  for (const c of stale) out.push(`add chain ${T} ${c}`, `flush chain ${T} ${c}`);
-  for (const c of stale) out.push(`delete chain ${T} ${c}`);
-  for (const s of input.staleSets) out.push(`delete set ${T} ${s}`);
+  for (const c of stale) out.push(`add chain ${c}`, `flush chain ${c}`);
+  for (const c of stale) out.push(`delete chain ${c}`);
+  for (const s of input.staleSets) out.push(`delete set ${s}`);
   out.push('');
   yield out.join('\n');
 }
@@ -345,19 +422,19 @@ export function nftPartialSyncTransaction(
     const ca = after ? nftPortChains(after, na!) : [];
     const inA = new Set(ca);
     const inB = new Set(cb);
-    for (const c of cb) flush.push(`flush chain ${T} ${c}`);
-    for (const c of ca) if (!inB.has(c)) addChains.push(`add chain ${T} ${c}`);
-    for (const c of cb) if (!inA.has(c)) delChains.push(`delete chain ${T} ${c}`);
+    for (const c of cb) flush.push(`flush chain ${c}`);
+    for (const c of ca) if (!inB.has(c)) addChains.push(`add chain ${c}`);
+    for (const c of cb) if (!inA.has(c)) delChains.push(`delete chain ${c}`);
     if (after) rules.push(...nftPortRules(after, cfg, na!));
     // A set whose timeout changed is deleted and re-added (its users are flushed before).
-    const sb = new Map((nb?.affinitySets ?? []).map((s) => [s, before!.info.affinitySeconds]));
-    const sa = new Map((na?.affinitySets ?? []).map((s) => [s, after!.info.affinitySeconds]));
-    for (const [s, secs] of sb) if (sa.get(s) !== secs) delSets.push(`delete set ${T} ${s}`);
+    const sb = new Map((before ? nftPortSets(before, nb!) : []).map((s) => [s, before!.info.affinitySeconds]));
+    const sa = new Map((after ? nftPortSets(after, na!) : []).map((s) => [s, after!.info.affinitySeconds]));
+    for (const [s, secs] of sb) if (sa.get(s) !== secs) delSets.push(`delete set ${s}`);
     for (const [s, secs] of sa) if (sb.get(s) !== secs) addSets.push(setDecl(s, secs));
   }
   if (!any && hairpin.add.length === 0 && hairpin.del.length === 0) return null;
-  if (hairpin.del.length) delElems.set(NFT_HAIRPIN_SET, hairpin.del.map((ip) => `${ip} . ${ip}`));
-  if (hairpin.add.length) addElems.set(NFT_HAIRPIN_SET, hairpin.add.map((ip) => `${ip} . ${ip}`));
+  if (hairpin.del.length) delElems.set(`${T} ${NFT_HAIRPIN_SET}`, hairpin.del.map((ip) => `${ip} . ${ip}`));
+  if (hairpin.add.length) addElems.set(`${T} ${NFT_HAIRPIN_SET}`, hairpin.add.map((ip) => `${ip} . ${ip}`));
   return [
     ...elementStatements('delete', delElems),
     ...flush,
@@ -371,23 +448,33 @@ export function nftPartialSyncTransaction(
   ].join('\n');
 }
 
-/** Chains and sets of our table in `nft list chains ip` / `nft list sets ip` output. */
+/** Chains or sets of our tables in `nft list chains ip` / `nft list sets ip` output, qualified ("ip <table> <name>"). */
 export function parseNftList(text: string, kind: 'chain' | 'set'): string[] {
   const out: string[] = [];
-  let inOurs = false;
+  let table: string | null = null;
   for (const line of text.split('\n')) {
-    const table = /^table (\S+) (\S+) \{/.exec(line);
-    if (table) {
-      inOurs = table[1] === 'ip' && table[2] === NFT_TABLE;
+    const t = /^table (\S+) (\S+) \{/.exec(line);
+    if (t) {
+      table = t[1] === 'ip' && isOwnNftTable(t[2]!) ? `ip ${t[2]}` : null;
       continue;
     }
     if (line === '}') {
-      inOurs = false;
+      table = null;
       continue;
     }
-    if (!inOurs) continue;
+    if (table === null) continue;
     const m = /^\t(chain|set|map) (\S+) \{/.exec(line);
-    if (m && m[1] === kind) out.push(m[2]!);
+    if (m && m[1] === kind) out.push(`${table} ${m[2]}`);
+  }
+  return out;
+}
+
+/** Our tables in `nft list chains ip` output ("ip <table>"). */
+export function parseNftTables(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const t = /^table ip (\S+) \{/.exec(line);
+    if (t && isOwnNftTable(t[1]!)) out.push(`ip ${t[1]}`);
   }
   return out;
 }

@@ -1,13 +1,12 @@
 /**
  * The host edge of the nftables mode: `nft -f -` and `nft list`, run as
  * child processes through the same Exec as iptables (timeout, output limit,
- * optional `ip netns exec` prefix). Only our table (NFT_TABLE) is read or
- * written.
+ * optional `ip netns exec` prefix). Only our tables (NFT_TABLE and its
+ * shards) are read or written.
  */
 import { accessSync, constants } from 'node:fs';
 import { runCommand, type Exec } from './iptables.js';
-import { ProxyError } from './errors.js';
-import { NFT_TABLE, parseNftList } from './nft-rules.js';
+import { parseNftList, parseNftTables } from './nft-rules.js';
 
 /**
  * Where Debian (package nftables) and others install nft. An absolute path,
@@ -70,11 +69,13 @@ export class Nftables {
     return { chains, sets };
   }
 
-  /** Deletes our table with everything in it; other tables are left alone. 1 when it existed. */
+  /** Deletes our tables (main and shards) with everything in them; other tables are left alone. How many there were. */
   async cleanup(): Promise<{ tables: number }> {
-    const r = await this.exec([this.bin, 'delete', 'table', 'ip', NFT_TABLE], { timeoutMs: this.o.applyTimeoutMs, maxOutputBytes: 1024 * 1024, okExitCodes: [1] });
-    if (r.exitCode === 0) return { tables: 1 };
-    if (/No such file or directory/.test(r.stderr)) return { tables: 0 };
-    throw new ProxyError('PROXY_ERR_COMMAND_FAILED', `nft delete table ip ${NFT_TABLE} exited with ${r.exitCode}`, { argv: [this.bin, 'delete', 'table', 'ip', NFT_TABLE], exitCode: r.exitCode, stderr: r.stderr });
+    const opts = { timeoutMs: this.o.listTimeoutMs, maxOutputBytes: this.o.maxOutputBytes };
+    const tables = parseNftTables((await this.exec([this.bin, 'list', 'chains', 'ip'], opts)).stdout);
+    if (tables.length === 0) return { tables: 0 };
+    // One transaction; `add` first so that a table gone meanwhile is no error.
+    await this.apply(tables.map((t) => `add table ${t}\ndelete table ${t}\n`).join(''));
+    return { tables: tables.length };
   }
 }

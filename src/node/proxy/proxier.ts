@@ -17,7 +17,7 @@ import { ProxyError, isProxyError } from './errors.js';
 import { Conntrack, clusterIPEndpointFilter, clusterIPFilter, nodePortEndpointFilter, type ConntrackFilter } from './conntrack.js';
 import { Iptables, type Exec } from './iptables.js';
 import { Nftables } from './nftables.js';
-import { isNftAffinitySet, isNftPortChain, nftFullSyncTransactions, nftPartialSyncTransaction, nftPortChains, nftPortNames } from './nft-rules.js';
+import { isNftAffinitySet, isNftPortChain, nftFullSyncTransactions, nftObjectName, nftPartialSyncTransaction, nftPortChains, nftPortNames, nftPortSets } from './nft-rules.js';
 import {
   DEFAULT_NODE_CONFIG,
   JUMP_RULES,
@@ -54,7 +54,7 @@ export type ProxyMode = 'iptables' | 'nftables';
 export interface ProxierOptions {
   /**
    * 'iptables' (default): iptables-restore in kube-proxy's iptables chain shape.
-   * 'nftables': `nft -f` into our own table `ip skiff-proxy` in kube-proxy's
+   * 'nftables': `nft -f` into our own tables `ip skiff-proxy` (and its shards `ip skiff-proxy-<k>`) in kube-proxy's
    * nftables shape (verdict maps; a partial sync touches only the changed
    * Services' elements and chains, which is much cheaper at scale).
    */
@@ -503,15 +503,15 @@ export class Proxier {
     for (const r of all) {
       const n = nftPortNames(r);
       for (const c of nftPortChains(r, n)) wantedChains.add(c);
-      if (r.endpoints.length) for (const s of n.affinitySets) wantedSets.set(s, r.info.affinitySeconds);
+      for (const s of nftPortSets(r, n)) wantedSets.set(s, r.info.affinitySeconds);
     }
     const staleChains: string[] = [];
     const staleSets: string[] = [];
     const recreateSets = new Set<string>();
     if (existing) {
-      for (const c of existing.chains) if (isNftPortChain(c) && !wantedChains.has(c)) staleChains.push(c);
+      for (const c of existing.chains) if (isNftPortChain(nftObjectName(c)) && !wantedChains.has(c)) staleChains.push(c);
       for (const s of existing.sets) {
-        if (!isNftAffinitySet(s)) continue; // the shared sets stay (the final transaction flushes and refills them)
+        if (!isNftAffinitySet(nftObjectName(s))) continue; // the shared sets stay (the final transaction flushes and refills them)
         if (wantedSets.has(s)) recreateSets.add(s);
         else staleSets.push(s);
       }
@@ -520,8 +520,7 @@ export class Proxier {
         for (const r of rules) {
           const n = nftPortNames(r);
           for (const c of nftPortChains(r, n)) if (!wantedChains.has(c)) staleChains.push(c);
-          if (!r.endpoints.length) continue;
-          for (const s of n.affinitySets) {
+          for (const s of nftPortSets(r, n)) {
             const want = wantedSets.get(s);
             if (want === undefined) staleSets.push(s);
             else if (want !== r.info.affinitySeconds) recreateSets.add(s);
