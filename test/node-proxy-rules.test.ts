@@ -1,13 +1,27 @@
 /**
- * The proxy's pure core: Services and EndpointSlices → iptables-restore text.
+ * The proxy's pure core: Services and EndpointSlices → iptables-restore text
+ * and `nft -f` scripts.
  * Table-driven; no host needed.
  */
 import test from 'ava';
 import {
   DEFAULT_NODE_CONFIG,
+  NFT_SHARDS,
+  NFT_TABLE,
   ProxyError,
   endpointChainName,
   fullSyncTransactions,
+  nftFullSyncTransactions,
+  nftObjectName,
+  nftPartialSyncTransaction,
+  nftPortChains,
+  nftPortElements,
+  nftPortNames,
+  nftPortRules,
+  nftPortSets,
+  nftShardTable,
+  parseNftList,
+  parseNftTables,
   parseIptablesSave,
   partialSyncTransaction,
   serviceChainName,
@@ -263,4 +277,156 @@ test('iptables-save parsing finds chains and rules per table', (t) => {
   t.deepEqual([...tables.get('nat')!.chains.keys()], ['PREROUTING', 'KUBE-SERVICES', 'KUBE-SVC-NPX46M4PTMTKRN6Y']);
   t.is(tables.get('nat')!.rules.get('KUBE-SERVICES')!.length, 1);
   t.is(tables.get('nat')!.chains.get('PREROUTING'), 'ACCEPT');
+});
+
+// ---------------------------------------------------------------------------
+// nftables mode: the same service ports as `nft -f` scripts (nft-rules.ts)
+
+test('nft: names are upstream-shaped, stable, sharded by hash, and valid nft identifiers', (t) => {
+  const r = servicePortRules(port({ nodePort: 30080, affinitySeconds: 60 }), ['10.244.1.5:8080', '10.244.2.7:8080']);
+  const n = nftPortNames(r);
+  t.regex(n.service, /^service-[A-Z2-7]{8}-default\/web\/tcp\/http$/);
+  t.is(n.external, n.service.replace(/^service-/, 'external-'));
+  t.deepEqual(n.affinitySets.map((s) => s.replace(/^affinity-[A-Z2-7]{8}-/, '')), ['default/web/tcp/http__10.244.1.5/8080', 'default/web/tcp/http__10.244.2.7/8080']);
+  t.deepEqual(nftPortNames(r), n, 'stable');
+  t.regex(n.table, new RegExp(`^ip ${NFT_TABLE}-\\d+$`));
+  t.is(nftPortNames(servicePortRules(port({ protocol: 'UDP' }), [])).service === n.service, false, 'the protocol is part of the name');
+  // Spread: 200 ports land in (nearly) every shard.
+  const shards = new Set(Array.from({ length: 200 }, (_, i) => nftPortNames(servicePortRules(port({ name: `default/s${i}:http`, service: `default/s${i}` }), ['10.244.0.1:80'])).table));
+  t.is(shards.size, NFT_SHARDS);
+  // Characters outside nft's identifier set are replaced; the hash keeps names apart.
+  const odd = nftPortNames(servicePortRules(port({ name: 'we ird/x:p', service: 'we ird/x' }), ['10.244.0.1:80']));
+  t.regex(odd.service, /^service-[A-Z2-7]{8}-we_ird\/x\/tcp\/http$/);
+  t.deepEqual(nftPortChains(servicePortRules(port(), [])), [], 'no endpoints: no chains');
+  t.deepEqual(nftPortChains(r), [`${n.table} ${n.service}`, `${n.table} ${n.external}`]);
+});
+
+test('nft: a service port: masquerade from outside the pod range, 1/N numgen cascade, DNAT; NodePort via external chain', (t) => {
+  const eps = ['10.244.1.5:8080', '10.244.2.7:8080', '10.244.3.9:8080'];
+  const r = servicePortRules(port({ nodePort: 30080 }), eps);
+  const n = nftPortNames(r);
+  const rules = nftPortRules(r, cfg);
+  const S = `add rule ${n.table} ${n.service} `;
+  t.deepEqual(rules, [
+    `${S}ip daddr 10.96.0.50 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade`,
+    `${S}numgen random mod 3 0 meta l4proto tcp dnat to 10.244.1.5:8080`,
+    `${S}numgen random mod 2 0 meta l4proto tcp dnat to 10.244.2.7:8080`,
+    `${S}meta l4proto tcp dnat to 10.244.3.9:8080`,
+    `add rule ${n.table} ${n.external} jump mark-for-masquerade`,
+    `add rule ${n.table} ${n.external} goto ${n.service}`,
+  ]);
+  t.deepEqual(nftPortElements(r), [
+    [`${n.table} service-ips`, '10.96.0.50 . tcp . 80', `goto ${n.service}`],
+    [`${n.table} service-nodeports`, 'tcp . 30080', `goto ${n.external}`],
+  ]);
+  const udp = nftPortRules(servicePortRules(port({ protocol: 'UDP', port: 53 }), ['10.244.1.5:53']), cfg);
+  t.true(udp[0]!.includes('udp dport 53'));
+  t.true(udp[1]!.endsWith('meta l4proto udp dnat to 10.244.1.5:53'));
+});
+
+test('nft: ClientIP affinity: a sticky DNAT per endpoint first, every DNAT refreshes the endpoint\'s set', (t) => {
+  const r = servicePortRules(port({ affinitySeconds: 60 }), ['10.244.1.5:8080', '10.244.2.7:8080']);
+  const n = nftPortNames(r);
+  const rules = nftPortRules(r, cfg).map((l) => l.slice(`add rule ${n.table} ${n.service} `.length));
+  const [a, b] = n.affinitySets;
+  t.deepEqual(rules.slice(1), [
+    `ip saddr @${a} meta l4proto tcp update @${a} { ip saddr } dnat to 10.244.1.5:8080`,
+    `ip saddr @${b} meta l4proto tcp update @${b} { ip saddr } dnat to 10.244.2.7:8080`,
+    `numgen random mod 2 0 meta l4proto tcp update @${a} { ip saddr } dnat to 10.244.1.5:8080`,
+    `meta l4proto tcp update @${b} { ip saddr } dnat to 10.244.2.7:8080`,
+  ]);
+  const full = [...nftFullSyncTransactions({ rules: [r], staleChains: [], staleSets: [], recreateSets: new Set(), chunkServicePorts: 10, hairpinIPs: [] }, cfg)].join('');
+  t.true(full.includes(`add set ${n.table} ${a} { type ipv4_addr ; flags dynamic,timeout ; timeout 60s ; }`));
+});
+
+test('nft: no endpoints: no chains, elements in the no-endpoint maps that go to reject', (t) => {
+  const r = servicePortRules(port({ nodePort: 30080 }), []);
+  t.deepEqual(nftPortRules(r, cfg), []);
+  t.deepEqual(nftPortElements(r), [
+    [`ip ${NFT_TABLE} no-endpoint-services`, '10.96.0.50 . tcp . 80', 'goto reject-chain'],
+    [`ip ${NFT_TABLE} no-endpoint-nodeports`, 'tcp . 30080', 'goto reject-chain'],
+  ]);
+});
+
+test('nft: full sync: base declared first without flushing; shared chains, maps and the hairpin set rewritten last; stale objects deleted after', (t) => {
+  const rules = [
+    servicePortRules(port(), ['10.244.1.5:8080']),
+    servicePortRules(port({ name: 'default/b:http', service: 'default/b', clusterIP: '10.96.0.51', nodePort: 30080 }), ['10.244.1.6:8080', '10.244.1.5:8080']),
+    servicePortRules(port({ name: 'default/c:http', service: 'default/c', clusterIP: '10.96.0.52' }), []),
+  ];
+  const stale = `${nftShardTable(3)} service-OLDOLDOL-default/old/tcp/http`;
+  const staleSet = `${nftShardTable(3)} affinity-OLDOLDOL-default/old/tcp/http__10.244.9.9/80`;
+  const txs = [...nftFullSyncTransactions({ rules, staleChains: [stale], staleSets: [staleSet], recreateSets: new Set(), chunkServicePorts: 1, hairpinIPs: ['10.244.1.5', '10.244.1.6', '10.244.1.5'] }, cfg)];
+  t.is(txs.length, 3, 'one per port with endpoints, then the final one');
+  t.true(txs[0]!.startsWith(`add table ip ${NFT_TABLE}\n`));
+  t.false(/^flush (map|set)/m.test(txs[0]!), 'the first transaction flushes no shared map');
+  t.true(txs[0]!.includes(`add table ${nftShardTable(NFT_SHARDS - 1)}`), 'every shard is declared');
+  t.true(txs[0]!.includes('add chain ip skiff-proxy nat-postrouting { type nat hook postrouting priority srcnat ; }'));
+  t.true(txs[0]!.includes(`add chain ${nftShardTable(0)} nat-output { type nat hook output priority -100 ; }`));
+  const final = txs[2]!.split('\n');
+  const idx = (l: string): number => final.indexOf(l);
+  t.true(idx(`flush map ${nftShardTable(0)} service-ips`) >= 0);
+  t.true(idx('flush set ip skiff-proxy hairpin-endpoints') < final.findIndex((l) => l.startsWith('add element ip skiff-proxy hairpin-endpoints')));
+  t.true(final.includes('add element ip skiff-proxy hairpin-endpoints { 10.244.1.5 . 10.244.1.5, 10.244.1.6 . 10.244.1.6 }'), 'one element per address');
+  t.true(final.includes('add element ip skiff-proxy no-endpoint-services { 10.96.0.52 . tcp . 80 : goto reject-chain }'));
+  t.true(final.includes('add rule ip skiff-proxy masquerading ct status dnat ip saddr . ip daddr @hairpin-endpoints jump mark-for-masquerade'));
+  t.true(final.includes('add rule ip skiff-proxy masquerading masquerade fully-random'));
+  t.true(idx(`flush chain ${stale}`) < idx(`delete chain ${stale}`));
+  t.true(final.findLastIndex((l) => l.startsWith('add element')) < idx(`delete chain ${stale}`), 'stale chains go after the maps stop pointing at them');
+  t.true(idx(`delete set ${staleSet}`) > idx(`delete chain ${stale}`));
+  t.is([...nftFullSyncTransactions({ rules, staleChains: [], staleSets: [], recreateSets: new Set(), chunkServicePorts: 100, hairpinIPs: [] }, cfg)].length, 1);
+  t.throws(() => [...nftFullSyncTransactions({ rules, staleChains: [], staleSets: [], recreateSets: new Set(), chunkServicePorts: 0, hairpinIPs: [] }, cfg)], { instanceOf: ProxyError });
+});
+
+test('nft: partial sync touches only the changed ports: elements replaced, chains rewritten, unused ones deleted last', (t) => {
+  const b = (eps: string[], o: Partial<ServicePortInfo> = {}) => servicePortRules(port({ name: 'default/b:http', service: 'default/b', clusterIP: '10.96.0.51', ...o }), eps);
+  const a0 = servicePortRules(port(), ['10.244.1.5:8080']);
+  t.is(nftPartialSyncTransaction([[a0, servicePortRules(port(), ['10.244.1.5:8080'])]], cfg), null, 'nothing changed');
+
+  // An endpoint replaced: the chain is flushed and rewritten; the map element stays.
+  const b1 = b(['10.244.2.5:8080', '10.244.2.6:8080']);
+  const b2 = b(['10.244.2.6:8080', '10.244.2.7:8080']);
+  const n = nftPortNames(b1);
+  const t1 = nftPartialSyncTransaction([[a0, a0], [b1, b2]], cfg, { add: ['10.244.2.7'], del: ['10.244.2.5'] })!;
+  t.false(t1.includes(nftPortNames(a0).service), 'the unchanged port is not touched');
+  const l1 = t1.split('\n');
+  t.true(l1.indexOf(`flush chain ${n.table} ${n.service}`) < l1.findIndex((l) => l.includes('dnat to 10.244.2.7:8080')));
+  t.false(t1.includes('service-ips'), 'same ClusterIP: no element change');
+  t.false(t1.includes('delete chain'));
+  t.is(l1[0], 'delete element ip skiff-proxy hairpin-endpoints { 10.244.2.5 . 10.244.2.5 }');
+  t.true(l1.includes('add element ip skiff-proxy hairpin-endpoints { 10.244.2.7 . 10.244.2.7 }'));
+
+  // Last endpoint gone: element moved to the no-endpoint map, chains deleted after the element is.
+  const b3 = b([]);
+  const l3 = nftPartialSyncTransaction([[b2, b3]], cfg)!.split('\n');
+  t.is(l3[0], `delete element ${n.table} service-ips { 10.96.0.51 . tcp . 80 }`);
+  t.true(l3.includes(`add element ip ${NFT_TABLE} no-endpoint-services { 10.96.0.51 . tcp . 80 : goto reject-chain }`));
+  t.is(l3[l3.length - 2], `delete chain ${n.table} ${n.service}`);
+  t.is(l3[l3.length - 1], '');
+
+  // Back again, and affinity switched on: the set is added before the rules that use it.
+  const b4 = b(['10.244.2.6:8080'], { affinitySeconds: 30 });
+  const l4 = nftPartialSyncTransaction([[b3, b4]], cfg)!.split('\n');
+  const set = nftPortSets(b4)[0]!;
+  t.true(l4.indexOf(`add set ${set} { type ipv4_addr ; flags dynamic,timeout ; timeout 30s ; }`) < l4.findIndex((l) => l.includes(`@${nftObjectName(set)}`)));
+  t.true(l4.indexOf(`add chain ${n.table} ${n.service}`) >= 0);
+  t.true(l4.includes(`delete element ip ${NFT_TABLE} no-endpoint-services { 10.96.0.51 . tcp . 80 }`));
+
+  // Timeout changed: the set is deleted after its users are flushed, then re-added.
+  const b5 = b(['10.244.2.6:8080'], { affinitySeconds: 90 });
+  const l5 = nftPartialSyncTransaction([[b4, b5]], cfg)!.split('\n');
+  t.true(l5.indexOf(`flush chain ${n.table} ${n.service}`) < l5.indexOf(`delete set ${set}`));
+  t.true(l5.indexOf(`delete set ${set}`) < l5.indexOf(`add set ${set} { type ipv4_addr ; flags dynamic,timeout ; timeout 90s ; }`));
+});
+
+test('nft: listings: our tables, chains and sets only', (t) => {
+  const text = [
+    'table ip other {', '\tchain service-AAAAAAAA-x/y/tcp/ {', '\t}', '}',
+    `table ip ${NFT_TABLE} {`, '\tchain masquerading {', '\t}', '}',
+    `table ip ${NFT_TABLE}-3 {`, '\tchain nat-output {', '\t\ttype nat hook output priority dstnat; policy accept;', '\t}', '\tchain service-AAAAAAAA-x/y/tcp/ {', '\t}', '\tset affinity-BBBBBBBB-x/y/tcp/__10.0.0.1/80 {', '\t}', '}',
+    `table ip ${NFT_TABLE}-extra {`, '\tchain c {', '\t}', '}',
+  ].join('\n');
+  t.deepEqual(parseNftList(text, 'chain'), [`ip ${NFT_TABLE} masquerading`, `ip ${NFT_TABLE}-3 nat-output`, `ip ${NFT_TABLE}-3 service-AAAAAAAA-x/y/tcp/`]);
+  t.deepEqual(parseNftList(text, 'set'), [`ip ${NFT_TABLE}-3 affinity-BBBBBBBB-x/y/tcp/__10.0.0.1/80`]);
+  t.deepEqual(parseNftTables(text), [`ip ${NFT_TABLE}`, `ip ${NFT_TABLE}-3`]);
 });
