@@ -208,7 +208,9 @@ export function nftPortRules(r: ServicePortRules, cfg: ProxyNodeConfig, n = nftP
     out.push(`add rule ${n.table} ${chain} ${rule}`);
   };
   const eps = r.endpoints;
-  add(n.service, `ip daddr ${sp.clusterIP} ${proto} dport ${sp.port} ip saddr != ${cfg.clusterCIDR} jump ${NFT_CHAIN.markMasq}`);
+  // Reached only through this port's service-ips element (or its external chain, which marks anyway), so
+  // unlike iptables' shared KUBE-SVC match there is no need to match address and port again.
+  add(n.service, `ip saddr != ${cfg.clusterCIDR} jump ${NFT_CHAIN.markMasq}`);
   const dnat = (i: number, pre: string): void => {
     const update = n.affinitySets.length ? `update @${n.affinitySets[i]} { ip saddr } ` : '';
     add(n.service, `${pre}meta l4proto ${proto} ${update}dnat to ${eps[i]}`);
