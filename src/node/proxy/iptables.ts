@@ -5,6 +5,7 @@
  * argv prefix (`ip netns exec <ns>`) runs them inside a network namespace.
  */
 import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { ProxyError } from './errors.js';
 import { FIXED_CHAINS, JUMP_RULES, isOwnChain, parseIptablesSave, type JumpRule, type Table } from './rules.js';
 
@@ -17,6 +18,12 @@ export interface CommandResult {
 export interface RunOptions {
   /** Written to the child's stdin, then stdin is closed. */
   readonly input?: string;
+  /**
+   * Instead of `input`: pieces pulled one by one and written as the child
+   * reads them (backpressure), so a caller's generator runs while the child
+   * parses. An exception from the iterator kills the child and is the result.
+   */
+  readonly inputChunks?: Iterable<string>;
   readonly timeoutMs: number;
   /** stdout + stderr beyond this kills the child. */
   readonly maxOutputBytes: number;
@@ -66,9 +73,42 @@ export function runCommand(argv: readonly string[], opts: RunOptions): Promise<C
       if (exitCode === 0 || opts.okExitCodes?.includes(exitCode)) return resolve({ stdout, stderr, exitCode });
       reject(new ProxyError('PROXY_ERR_COMMAND_FAILED', `${argv.slice(0, 6).join(' ')}${argv.length > 6 ? ' …' : ''} exited with ${exitCode}`, { argv, exitCode, stderr }));
     });
-    if (opts.input !== undefined) child.stdin.end(opts.input);
-    else child.stdin.end();
+    if (opts.inputChunks !== undefined) {
+      streamInput(child.stdin, opts.inputChunks).catch((e: unknown) => fail(e instanceof ProxyError ? e : new ProxyError('PROXY_ERR_COMMAND_FAILED', `${argv[0]}: writing its input: ${String(e)}`)));
+    } else if (opts.input !== undefined) {
+      child.stdin.end(opts.input);
+    } else {
+      child.stdin.end();
+    }
   });
+}
+
+/** Writes pieces to a child's stdin in ~64 KiB writes, waiting for 'drain' when the pipe is full; stops when stdin closes. */
+async function streamInput(stdin: Writable, pieces: Iterable<string>): Promise<void> {
+  let closed = false;
+  stdin.once('close', () => {
+    closed = true;
+  });
+  let buf = '';
+  for (const piece of pieces) {
+    if (closed) return; // the child exited early; its exit status tells why
+    buf += piece;
+    if (buf.length < 65536) continue;
+    const ok = stdin.write(buf);
+    buf = '';
+    if (!ok) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          stdin.off('drain', done);
+          stdin.off('close', done);
+          resolve();
+        };
+        stdin.on('drain', done);
+        stdin.on('close', done);
+      });
+    }
+  }
+  if (!closed) stdin.end(buf);
 }
 
 /** An Exec that prefixes every command, e.g. with `ip netns exec <ns>`. */

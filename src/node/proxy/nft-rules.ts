@@ -334,17 +334,45 @@ export interface NftFullSyncInput {
  * inside our table (a deleted chain, a flushed map).
  */
 export function* nftFullSyncTransactions(input: NftFullSyncInput, cfg: ProxyNodeConfig): Generator<string, void, undefined> {
+  let out: string[] = [];
+  for (const piece of nftFullSyncPieces(input, cfg)) {
+    if (piece === NFT_COMMIT) {
+      yield out.join('');
+      out = [];
+    } else {
+      out.push(piece);
+    }
+  }
+}
+
+/** Ends a transaction in the stream of nftFullSyncPieces. */
+export const NFT_COMMIT: unique symbol = Symbol('nft commit');
+
+/**
+ * nftFullSyncTransactions as a stream of newline-terminated pieces (about
+ * one service port each), every transaction ended by NFT_COMMIT: the caller
+ * can write a piece to `nft -f -` while generating the next, so nft parses
+ * while the text is being built.
+ */
+export function* nftFullSyncPieces(input: NftFullSyncInput, cfg: ProxyNodeConfig): Generator<string | typeof NFT_COMMIT, void, undefined> {
   if (!Number.isInteger(input.chunkServicePorts) || input.chunkServicePorts < 1) {
     throw new ProxyError('PROXY_ERR_INVALID_CONFIG', `chunkServicePorts ${input.chunkServicePorts} must be a positive integer`);
   }
-  let out: string[] = nftDeclareBase();
+  const lines = (l: string[]): string => (l.length ? `${l.join('\n')}\n` : '');
+  let first = true;
   const elements = new Map<string, string[]>();
   let inChunk = 0;
+  yield lines(nftDeclareBase());
   for (const r of input.rules) {
     const n = nftPortNames(r);
     for (const [map, key, verdict] of nftPortElements(r, n)) push(elements, map, `${key} : ${verdict}`);
     const chains = nftPortChains(r, n);
     if (chains.length === 0) continue;
+    if (!first) {
+      yield lines(nftDeclareBase());
+      first = true;
+    }
+    const out: string[] = [];
     for (const c of chains) out.push(`add chain ${c}`, `flush chain ${c}`);
     for (const s of nftPortSets(r, n)) {
       const decl = setDecl(s, r.info.affinitySeconds);
@@ -353,14 +381,15 @@ export function* nftFullSyncTransactions(input: NftFullSyncInput, cfg: ProxyNode
       out.push(decl);
     }
     for (const l of nftPortRules(r, cfg, n)) out.push(l);
+    yield lines(out);
     if (++inChunk >= input.chunkServicePorts) {
-      out.push('');
-      yield out.join('\n');
-      out = [];
+      yield NFT_COMMIT;
+      first = false;
       inChunk = 0;
     }
   }
-  if (out.length === 0) out = nftDeclareBase();
+  if (!first) yield lines(nftDeclareBase());
+  const out: string[] = [];
   out.push(...nftBaseRules(cfg));
   for (const m of allMaps()) out.push(`flush map ${m}`);
   out.push(...elementStatements('add', elements));
@@ -371,8 +400,8 @@ export function* nftFullSyncTransactions(input: NftFullSyncInput, cfg: ProxyNode
   for (const c of stale) out.push(`add chain ${c}`, `flush chain ${c}`);
   for (const c of stale) out.push(`delete chain ${c}`);
   for (const s of input.staleSets) out.push(`delete set ${s}`);
-  out.push('');
-  yield out.join('\n');
+  yield lines(out);
+  yield NFT_COMMIT;
 }
 
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {

@@ -53,9 +53,10 @@ export class Nftables {
     this.o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => k !== 'exec' && k !== 'nft' && v !== undefined)) };
   }
 
-  /** Applies one script as one transaction: all of it or nothing. */
-  async apply(script: string): Promise<void> {
-    await this.exec([this.bin, '-f', '-'], { input: script, timeoutMs: this.o.applyTimeoutMs, maxOutputBytes: 1024 * 1024 });
+  /** Applies one script as one transaction: all of it or nothing. Pieces are written as nft reads them. */
+  async apply(script: string | Iterable<string>): Promise<void> {
+    const input = typeof script === 'string' ? { input: script } : { inputChunks: script };
+    await this.exec([this.bin, '-f', '-'], { ...input, timeoutMs: this.o.applyTimeoutMs, maxOutputBytes: 1024 * 1024 });
   }
 
   /** The chains and sets of our table (names only; rules and elements are not listed); empty when it does not exist. */

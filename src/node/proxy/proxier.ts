@@ -17,7 +17,7 @@ import { ProxyError, isProxyError } from './errors.js';
 import { Conntrack, clusterIPEndpointFilter, clusterIPFilter, nodePortEndpointFilter, type ConntrackFilter } from './conntrack.js';
 import { Iptables, type Exec } from './iptables.js';
 import { Nftables } from './nftables.js';
-import { isNftAffinitySet, isNftPortChain, nftFullSyncTransactions, nftObjectName, nftPartialSyncTransaction, nftPortChains, nftPortNames, nftPortSets } from './nft-rules.js';
+import { NFT_COMMIT, isNftAffinitySet, isNftPortChain, nftFullSyncPieces, nftObjectName, nftPartialSyncTransaction, nftPortChains, nftPortNames, nftPortSets } from './nft-rules.js';
 import {
   DEFAULT_NODE_CONFIG,
   JUMP_RULES,
@@ -536,8 +536,36 @@ export class Proxier {
       }
     }
     const collectMs = this.now() - tList;
-    const gen = nftFullSyncTransactions({ rules: all, staleChains, staleSets, recreateSets, chunkServicePorts: this.o.chunkServicePorts, hairpinIPs: refs.keys() }, this.cfg);
-    const r = await this.applyAll(gen, (text) => nft.apply(text));
+    // Streamed: each transaction's text is generated while nft parses what it has already got.
+    const pieces = nftFullSyncPieces({ rules: all, staleChains, staleSets, recreateSets, chunkServicePorts: this.o.chunkServicePorts, hairpinIPs: refs.keys() }, this.cfg);
+    let generateMs = 0;
+    let transactions = 0;
+    let ended = false;
+    const now = this.now;
+    function* untilCommit(): Generator<string, void, undefined> {
+      for (;;) {
+        const g0 = now();
+        const step = pieces.next();
+        generateMs += now() - g0;
+        if (step.done) {
+          ended = true;
+          return;
+        }
+        if (step.value === NFT_COMMIT) return;
+        yield step.value;
+      }
+    }
+    while (!ended) {
+      const tx = untilCommit();
+      const head = tx.next(); // nothing left but the end: no transaction
+      if (head.done) break;
+      transactions++;
+      await nft.apply((function* () {
+        yield head.value;
+        yield* tx;
+      })());
+    }
+    const r = { generateMs, transactions };
     this.hairpinRefs.clear();
     for (const [ip, n] of refs) this.hairpinRefs.set(ip, n);
     return { generateMs: r.generateMs + collectMs, transactions: r.transactions };
