@@ -20,6 +20,7 @@ export {
   nftPortNames,
   nftPortRules,
   nftPortSets,
+  nftServicePortRules,
   parseNftList,
   parseNftTables,
   type NftFullSyncInput,

@@ -46,7 +46,7 @@
  *
  * Nothing here does I/O, reads clocks or draws random numbers.
  */
-import { hash16, masqueradeMark, type ProxyNodeConfig, type ServicePortRules } from './rules.js';
+import { hash16, masqueradeMark, type ProxyNodeConfig, type ServicePortInfo, type ServicePortRules } from './rules.js';
 import { ProxyError } from './errors.js';
 
 /** Our main table; the shards are `${NFT_TABLE}-<k>`. Nothing outside these is ever touched. */
@@ -144,7 +144,25 @@ export interface NftPortNames {
   readonly affinitySets: readonly string[];
 }
 
+/** Names are asked for several times per sync (stale detection, generation); a port's rules object is immutable. */
+const namesCache = new WeakMap<ServicePortRules, NftPortNames>();
+
 export function nftPortNames(r: ServicePortRules): NftPortNames {
+  let n = namesCache.get(r);
+  if (!n) namesCache.set(r, (n = computePortNames(r)));
+  return n;
+}
+
+/**
+ * A service port's rules for nftables mode: the info and endpoints the nft
+ * generator needs, without the iptables text (and its five hashes per port)
+ * that servicePortRules builds. `key` only has to be unique per service port.
+ */
+export function nftServicePortRules(sp: ServicePortInfo, endpoints: readonly string[]): ServicePortRules {
+  return { key: `${sp.name}/${sp.protocol}`, info: sp, endpoints, natServices: [], natNodePorts: [], chainNames: [], filterServices: [], filterExternal: [] };
+}
+
+function computePortNames(r: ServicePortRules): NftPortNames {
   const sp = r.info;
   const [ns, name] = sp.service.split('/') as [string, string];
   const base = `${ns}/${name}/${sp.protocol.toLowerCase()}/${sp.portName}`;

@@ -17,7 +17,7 @@ import { ProxyError, isProxyError } from './errors.js';
 import { Conntrack, clusterIPEndpointFilter, clusterIPFilter, nodePortEndpointFilter, type ConntrackFilter } from './conntrack.js';
 import { Iptables, type Exec } from './iptables.js';
 import { Nftables } from './nftables.js';
-import { NFT_COMMIT, isNftAffinitySet, isNftPortChain, nftFullSyncPieces, nftObjectName, nftPartialSyncTransaction, nftPortChains, nftPortNames, nftPortSets } from './nft-rules.js';
+import { NFT_COMMIT, isNftAffinitySet, isNftPortChain, nftFullSyncPieces, nftObjectName, nftServicePortRules, nftPartialSyncTransaction, nftPortChains, nftPortNames, nftPortSets } from './nft-rules.js';
 import {
   DEFAULT_NODE_CONFIG,
   JUMP_RULES,
@@ -348,7 +348,8 @@ export class Proxier {
     const sliceKeys = this.slicesByService.get(service);
     const slices: SliceInfo[] = [];
     for (const k of sliceKeys ?? []) slices.push(this.slices.get(k)!);
-    return ports.map((sp) => servicePortRules(sp, usableEndpoints(sp, slices)));
+    const build = this.nft ? nftServicePortRules : servicePortRules;
+    return ports.map((sp) => build(sp, usableEndpoints(sp, slices)));
   }
 
   private dirtyPorts(): number {
