@@ -20,7 +20,7 @@ import { CriClient } from './cri/index.js';
 import { DnsServer, Zone } from './dns/index.js';
 import { Kubelet, KUBELET_DEFAULTS, KUBELET_PORT } from './kubelet/index.js';
 import { RouteManager, cleanupMasquerade, ensureMasquerade, writeCniConfig } from './network/index.js';
-import { type Exec, Proxier, cleanupProxyRules, runCommand } from './proxy/index.js';
+import { type Exec, Proxier, type ProxyMode, cleanupProxyRules, runCommand } from './proxy/index.js';
 import { NodeServer } from './server.js';
 import type { NodeCredentials } from './kubeconfig.js';
 
@@ -51,6 +51,8 @@ export interface NodeDaemonOptions {
   readOnlyPort: number;
   kubeletPort: number;
   proxy: boolean;
+  /** How Services are programmed: iptables (kube-proxy's chain shape, the default) or nftables (verdict maps). */
+  proxyMode?: ProxyMode;
   dns: boolean;
   /** DNS port (53; tests may pick another). */
   dnsPort: number;
@@ -127,7 +129,7 @@ export class NodeDaemon {
       this.dnsServer = await DnsServer.start({ zone: this.zone, listenAddresses: [o.clusterDNS], port: o.dnsPort, logger: o.logger });
     }
     if (o.proxy) {
-      this.proxier = new Proxier({ node: { clusterCIDR: o.clusterCidr }, exec: o.exec, logger: o.logger });
+      this.proxier = new Proxier({ node: { clusterCIDR: o.clusterCidr }, mode: o.proxyMode ?? 'iptables', exec: o.exec, logger: o.logger });
     }
     // Services: the proxy, DNS and the kubelet's service links share one informer.
     const services = new Informer(this.api, { path: '/api/v1/services', logger: o.logger });
@@ -262,7 +264,8 @@ export class NodeDaemon {
 /** `skiff node --cleanup`: removes the Service rules, the masquerade, the pod routes, the DNS address and the pod bridge. */
 export async function cleanupNode(o: { clusterDNS: string; clusterCidr: string; bridge?: string; exec?: Exec }): Promise<{ chains: number; jumps: number }> {
   const run = (argv: string[]) => (o.exec ?? runCommand)(argv, RUN).catch(() => undefined);
-  const r = await cleanupProxyRules({ exec: o.exec });
+  // Whichever mode ran: both are looked for (nft may be missing on a host that only ever used iptables).
+  const r = await cleanupProxyRules({ exec: o.exec, mode: 'all' });
   await cleanupMasquerade(o.exec);
   await run(['ip', 'route', 'flush', 'proto', 'static', 'root', o.clusterCidr]);
   await run(['ip', 'addr', 'del', `${o.clusterDNS}/32`, 'dev', 'lo']);
