@@ -40,7 +40,7 @@ test('heartbeats, Unknown and the unreachable taint, eviction after tolerationSe
     allowAnonymous: false, maxBodyBytes: 1 << 20, bookmarkIntervalMs: 60_000, notReady: () => null, logger: pino({ level: 'silent' }),
   });
   await api.start();
-  const managers = [...cluster.servers.values()].map((s) => new ControllerManager(s, [new NodeLifecycleController({ gracePeriodMs: 1500, monitorPeriodMs: 200 })], pino({ level: 'silent' })));
+  const managers = [...cluster.servers.values()].map((s) => new ControllerManager(s, [new NodeLifecycleController({ gracePeriodMs: 3000, monitorPeriodMs: 200 })], pino({ level: 'silent' })));
   for (const m of managers) m.start();
   const call = async (method: string, path: string, body?: unknown): Promise<J> => {
     const r = await fetch(`http://127.0.0.1:${api.port}${path}`, { method, headers: { Authorization: 'Bearer t', 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });

@@ -21,6 +21,7 @@ import { hostname } from 'node:os';
 import { issueCertificate, loadOrCreateClusterPki, writeKubeconfig } from '../control/pki/index.js';
 import { type Containerd, startContainerd } from '../node/containerd/index.js';
 import { cleanupNode } from '../node/daemon.js';
+import { removeCgroupTree } from '../node/kubelet/index.js';
 import { buildImageTars } from '../node/images/index.js';
 import { cniBinDir, nodePrerequisites } from '../node/prerequisites.js';
 import { UsageError } from './sim.js';
@@ -52,6 +53,8 @@ const ADMIN_USER = 'skiff-admin';
 const ADMIN_GROUP = 'system:masters';
 
 export async function upCommand(argv: string[], out: (s: string) => void): Promise<number> {
+  // Whoever reads our output may go away (a closed terminal, a dead test runner): the cluster still stops cleanly.
+  process.stdout.on('error', () => undefined);
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -93,7 +96,8 @@ export async function upCommand(argv: string[], out: (s: string) => void): Promi
   let node: LocalNode | null = null;
   const stopAll = async (): Promise<void> => {
     stopping = true;
-    if (node) await node.stop(out);
+    // The masters stop whatever happens to the node's cleanup.
+    if (node) await node.stop(out).catch((e: unknown) => out(`stopping the node: ${e instanceof Error ? e.message : String(e)}`));
     await Promise.all(members.map((m) => stopChild(m.proc)));
   };
   const exited = new Promise<number>((resolveExit) => {
@@ -250,6 +254,8 @@ interface LocalNode {
 const NODE_READY_TIMEOUT_MS = 60_000;
 const CLUSTER_DNS = '10.96.0.10';
 const CLUSTER_CIDR = '10.244.0.0/16';
+/** The local node's pods' cgroup parent: its own tree, removed when `up` stops (no kubelet is left to do it). */
+const CGROUP_ROOT = '/skiff-up';
 
 /** A private containerd with the local images, a node credential, and a `skiff node` process on this host. */
 async function startLocalNode(dir: string, pki: Awaited<ReturnType<typeof loadOrCreateClusterPki>>, apis: string[], out: (s: string) => void): Promise<LocalNode> {
@@ -276,6 +282,7 @@ async function startLocalNode(dir: string, pki: Awaited<ReturnType<typeof loadOr
     '--pod-log-dir', join(nodeDir, 'pods'),
     '--cluster-cidr', CLUSTER_CIDR,
     '--cluster-dns', CLUSTER_DNS,
+    '--cgroup-root', CGROUP_ROOT,
     '--read-only-port', '0',
     '--port', '0',
   ];
@@ -302,7 +309,8 @@ async function startLocalNode(dir: string, pki: Awaited<ReturnType<typeof loadOr
     say('stopping the node (its pods, rules and routes go with it)...');
     await stopChild(proc);
     await cleanupNode({ clusterDNS: CLUSTER_DNS, clusterCidr: CLUSTER_CIDR }).catch((e: unknown) => say(`node cleanup: ${e instanceof Error ? e.message : String(e)}`));
-    await containerd.stop();
+    await containerd.stop().catch((e: unknown) => say(`stopping containerd: ${e instanceof Error ? e.message : String(e)}`));
+    removeCgroupTree(CGROUP_ROOT);
   };
   try {
     const r = await readyLine;

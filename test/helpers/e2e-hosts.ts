@@ -22,13 +22,14 @@
  * guard, so a worker that dies without teardown does not leave them running.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { issueCertificate, loadOrCreateClusterPki, writeKubeconfig } from '../../src/control/pki/index.js';
 import { ApiClient } from '../../src/node/api/index.js';
+import { removeCgroupTree } from '../../src/node/kubelet/index.js';
 import { buildImageTars } from '../../src/node/images/index.js';
 import { type Containerd, startContainerd } from './containerd.js';
 import { E2eCluster } from './e2e-cluster.js';
@@ -43,7 +44,6 @@ const API_READY_TIMEOUT_MS = 60_000;
 const NODE_STOP_GRACE_MS = 5_000;
 const HOSTS_MAX = 8;
 const SERVICE_CIDR = '10.96.0.0/12';
-const CGROUP_FS = '/sys/fs/cgroup';
 /** The pods' cgroup parent of one run (skiff node --cgroup-root): all of it is removed at the end. */
 const cgroupRootOf = (dir: string) => `skiff-e2e-${dir.split('-').pop()!.toLowerCase()}`;
 
@@ -295,29 +295,4 @@ function readFrom(path: string, offset: number): string {
 
 function tail(text: string, lines = 40): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
-
-/** Removes this run's pod cgroup tree (`/<root>/pod<uid>/...` in every hierarchy), deepest first; busy dirs are left. */
-function removeCgroupTree(root: string): void {
-  let bases: string[];
-  try {
-    bases = [CGROUP_FS, ...readdirSync(CGROUP_FS).map((c) => join(CGROUP_FS, c))];
-  } catch {
-    return;
-  }
-  const rmTree = (dir: string): void => {
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) if (e.isDirectory()) rmTree(join(dir, e.name));
-    try {
-      rmdirSync(dir);
-    } catch {
-      /* still busy */
-    }
-  };
-  for (const base of bases) rmTree(join(base, root));
 }

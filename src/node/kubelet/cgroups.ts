@@ -41,3 +41,30 @@ export function removePodCgroups(root: string, uid: string): boolean {
   }
   return !left;
 }
+
+/** Removes a whole cgroup tree (`<root>` and everything below it, in every hierarchy), deepest first; busy dirs stay. */
+export function removeCgroupTree(root: string): void {
+  let ctls: string[];
+  try {
+    ctls = readdirSync(CGROUP_FS);
+  } catch {
+    return;
+  }
+  const rmTree = (dir: string): void => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) if (e.isDirectory()) rmTree(join(dir, e.name));
+    try {
+      rmdirSync(dir);
+    } catch {
+      /* still busy */
+    }
+  };
+  const rel = root.replace(/^\/+/, '');
+  if (!rel || rel.includes('..')) return;
+  for (const base of [CGROUP_FS, ...ctls.map((c) => join(CGROUP_FS, c))]) rmTree(join(base, rel));
+}

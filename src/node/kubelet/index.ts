@@ -13,3 +13,4 @@ export { probeOnce, ProbeManager, type ProbeKind, type ProbeResult } from './pro
 export { serviceEnv } from './service-env.js';
 export { hostInfo, sampleHost, pressureOf } from './host.js';
 export * from './labels.js';
+export { podCgroupParent, removePodCgroups, removeCgroupTree } from './cgroups.js';
