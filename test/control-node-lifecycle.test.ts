@@ -64,13 +64,16 @@ test('heartbeats, Unknown and the unreachable taint, eviction after tolerationSe
   const readyStatus = () => ({ conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') }], allocatable: { cpu: '4', memory: '8Gi', pods: '110' }, capacity: { cpu: '4', memory: '8Gi', pods: '110' } });
   try {
     await eventually('default exists', async () => (await call('GET', '/api/v1/namespaces/default')).status === 200);
-    for (const n of ['n1', 'n2', 'n3']) {
+    // All at once, as hosts of a fresh cluster register: each still gets a block of its own.
+    const names = ['n1', 'n2', 'n3', ...Array.from({ length: 9 }, (_, i) => `extra-${i}`)];
+    await Promise.all(names.map(async (n) => {
       t.is((await call('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: n }, status: readyStatus() })).status, 201);
       await beat(n);
-    }
+    }));
     await eventually('pod CIDRs', async () => (await call('GET', '/api/v1/nodes')).body.items.every((n: J) => n.spec.podCIDR));
     const cidrs = (await call('GET', '/api/v1/nodes')).body.items.map((n: J) => n.spec.podCIDR);
-    t.is(new Set(cidrs).size, 3, `unique pod CIDRs: ${cidrs}`);
+    t.is(new Set(cidrs).size, names.length, `unique pod CIDRs: ${cidrs}`);
+    for (const n of names.filter((x) => x.startsWith('extra-'))) await call('DELETE', `/api/v1/nodes/${n}`);
     // Pods on n1: one intolerant, one tolerating 1 s, one tolerating forever.
     const pod = (name: string, tolerations?: J[]) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'busybox' }], ...(tolerations ? { tolerations } : {}) } });
     await call('POST', '/api/v1/namespaces/default/pods', pod('short', [{ key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 1 }]));

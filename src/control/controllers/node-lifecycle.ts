@@ -13,8 +13,10 @@
  *   since the taint was added — gracefully, so on a dead node they stay
  *   Terminating, but their controllers no longer count them and replace them;
  * - nodes without a pod CIDR get one: a /24 of the cluster CIDR, unique
- *   (the stored nodes are the record of what is taken; each assignment is a
- *   compare-guarded, fenced write).
+ *   (the stored nodes are the record of what is taken, plus the blocks this
+ *   leader has handed out and not yet seen back: two nodes registering at
+ *   once are reconciled by different workers, and a write guarded by its
+ *   own node's version alone would let both take the same block).
  */
 import type { KubeObject } from '../apiserver/index.js';
 import { isApiError, objectKey, timestamp as rfc3339 } from '../apiserver/index.js';
@@ -58,7 +60,11 @@ export class NodeLifecycleController implements Controller {
     this.o = { ...NODE_LIFECYCLE_DEFAULTS, ...o };
   }
 
+  /** Pod CIDRs this leadership handed out → the node (until the informer shows them). */
+  private reserved = new Map<string, string>();
+
   async run(ctx: ControllerContext): Promise<void> {
+    this.reserved = new Map();
     const nodes = ctx.informer(NODES);
     const pods = ctx.informer(PODS);
     const leases = ctx.informer(LEASES);
@@ -168,18 +174,40 @@ export class NodeLifecycleController implements Controller {
   }
 
   private async allocateCidr(ctx: ControllerContext, node: KubeObject): Promise<void> {
-    const taken = new Set<string>();
+    const name = node.metadata.name!;
+    // From reading what is taken to reserving the block there is no await: workers cannot interleave here.
+    const taken = new Set<string>(this.reserved.keys());
     for (const n of ctx.informer(NODES).all()) if (n.spec?.podCIDR) taken.add(n.spec.podCIDR);
-    const cidr = freeBlock(this.o.clusterCidr, this.o.podCidrMaskSize, taken);
+    let cidr = [...this.reserved].find(([, holder]) => holder === name)?.[0] ?? null;
+    cidr ??= freeBlock(this.o.clusterCidr, this.o.podCidrMaskSize, taken);
     if (!cidr) {
-      ctx.logger.warn({ node: node.metadata.name, clusterCidr: this.o.clusterCidr }, 'no pod CIDR left');
+      ctx.logger.warn({ node: name, clusterCidr: this.o.clusterCidr }, 'no pod CIDR left');
       return;
     }
-    // Guarded by the node's resourceVersion: a concurrent assignment makes this one retry with fresh state.
-    await ctx.rest.modify({ r: NODES, namespace: '', name: node.metadata.name!, subresource: '' }, { dryRun: false }, (cur) => {
-      if (cur.spec?.podCIDR) return cur;
-      return { ...cur, spec: { ...cur.spec, podCIDR: cidr, podCIDRs: [cidr] } };
-    }, node.metadata.resourceVersion);
+    this.reserved.set(cidr, name);
+    let out: KubeObject;
+    try {
+      // Guarded by the node's resourceVersion: a concurrent change makes this one retry with fresh state.
+      out = await ctx.rest.modify({ r: NODES, namespace: '', name, subresource: '' }, { dryRun: false }, (cur) => {
+        if (cur.spec?.podCIDR) return cur;
+        return { ...cur, spec: { ...cur.spec, podCIDR: cidr, podCIDRs: [cidr] } };
+      }, node.metadata.resourceVersion);
+    } catch (e) {
+      this.reserved.delete(cidr);
+      throw e;
+    }
+    // The node had one already (set meanwhile): the block goes back.
+    if (out.spec?.podCIDR !== cidr) this.reserved.delete(cidr);
+    this.forgetSeen(ctx);
+  }
+
+  /** Reservations the informer now shows as node CIDRs (or whose node is gone) are dropped. */
+  private forgetSeen(ctx: ControllerContext): void {
+    const nodes = ctx.informer(NODES);
+    for (const [cidr, holder] of this.reserved) {
+      const n = nodes.get(objectKey(NODES, '', holder));
+      if (!n || n.spec?.podCIDR === cidr) this.reserved.delete(cidr);
+    }
   }
 
   private async modify(ctx: ControllerContext, r: ResourceInfo, namespace: string, name: string, sub: '' | 'status', change: (cur: KubeObject) => KubeObject): Promise<void> {
