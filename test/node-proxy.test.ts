@@ -341,3 +341,26 @@ gates.nftables.serial('nftables: a restart finds the chains and sets of an earli
   t.notRegex(rest, new RegExp(NFT_TABLE));
   t.regex(rest, /table ip other/);
 });
+
+for (const mode of ['iptables', 'nftables'] as const) {
+  gates[mode].serial(`${mode}: a change that arrives while a sync waits for the kernel is applied by the next sync (not lost)`, async (t) => {
+    const ns = `skiff-t-${randomBytes(3).toString('hex')}-c`;
+    await must(['ip', 'netns', 'add', ns]);
+    t.teardown(() => run(['ip', 'netns', 'del', ns]).then(() => undefined));
+    const exec = prefixedExec(['ip', 'netns', 'exec', ns]);
+    const p = new Proxier({ mode, exec, minSyncIntervalMs: 0, fullResyncIntervalMs: 0 });
+    t.teardown(() => p.stop());
+    p.onService('ADDED', service('web', { clusterIP: '10.96.0.80', ports: [{ name: 'http', port: 80 }] }));
+    p.onEndpointSlice('ADDED', slice('web-1', 'web', ['10.244.7.1']));
+    await p.sync();
+    // A partial sync starts (one endpoint more) and, while its restore runs, the second endpoint becomes ready.
+    p.onEndpointSlice('MODIFIED', slice('web-1', 'web', ['10.244.7.1', '10.244.7.2']));
+    const inFlight = p.sync();
+    await new Promise((r) => setTimeout(r, 5)); // the sync is now waiting for iptables-restore / nft
+    p.onEndpointSlice('MODIFIED', slice('web-1', 'web', ['10.244.7.1', '10.244.7.2', '10.244.7.3']));
+    await inFlight;
+    await p.sync();
+    const dump = await must(OPS[mode].dump(ns));
+    for (const ip of ['10.244.7.1', '10.244.7.2', '10.244.7.3']) t.true(dump.includes(ip), `${ip} is programmed:\n${dump.slice(0, 2000)}`);
+  });
+}

@@ -363,9 +363,13 @@ export class Proxier {
     if (this.needFull || this.applied === null || this.dirtyPorts() > this.o.maxPartialServicePorts) return this.fullSync(t0);
     if (this.dirty.size === 0) return { kind: 'noop', generateMs: 0, applyMs: 0, totalMs: 0, servicePorts: 0, transactions: 0 };
     const applied = this.applied;
+    // Taken now: a change arriving while this sync awaits the kernel marks its service again for the next one
+    // (cleared at the end, it would be lost until the hourly resync). A failed sync turns the next into a full one.
+    const dirty = [...this.dirty];
+    this.dirty.clear();
     const next = new Map<string, ServicePortRules[]>();
     const changes: [ServicePortRules | undefined, ServicePortRules | undefined][] = [];
-    for (const svc of this.dirty) {
+    for (const svc of dirty) {
       const after = this.rulesFor(svc);
       next.set(svc, after);
       const before = new Map((applied.get(svc) ?? []).map((r) => [r.key, r]));
@@ -385,7 +389,6 @@ export class Proxier {
       if (rules.length > 0) applied.set(svc, rules);
       else applied.delete(svc);
     }
-    this.dirty.clear();
     this.countPorts();
     await this.clearConntrack(changes);
     return { kind: text === null ? 'noop' : 'partial', generateMs: t1 - t0, applyMs: t2 - t1, totalMs: this.now() - t0, servicePorts: changes.length, transactions: text === null ? 0 : 1 };
@@ -416,6 +419,10 @@ export class Proxier {
 
   private async fullSync(t0: number): Promise<SyncResult> {
     const prev = this.applied;
+    // Everything is rewritten from the state read below; changes (and full-sync requests) after that
+    // read stay marked for the next sync. A failure sets needFull again.
+    this.dirty.clear();
+    this.needFull = false;
     const next = new Map<string, ServicePortRules[]>();
     const all: ServicePortRules[] = [];
     const applied = this.nft ? await this.applyFullNft(prev, next, all) : await this.applyFullIptables(prev, next, all);
@@ -432,8 +439,6 @@ export class Proxier {
       }
     }
     this.applied = next;
-    this.needFull = false;
-    this.dirty.clear();
     this.countPorts();
     await this.clearConntrack(changes);
     // Generation overlaps the restores: applyMs is the rest of the wall time (listing, restores, jump checks).
