@@ -19,8 +19,8 @@ import { ApiClient, Informer, type Json } from './api/index.js';
 import { CriClient } from './cri/index.js';
 import { DnsServer, Zone } from './dns/index.js';
 import { Kubelet, KUBELET_DEFAULTS, KUBELET_PORT } from './kubelet/index.js';
-import { RouteManager, cleanupMasquerade, ensureMasquerade, writeCniConfig } from './network/index.js';
-import { type Exec, Proxier, type ProxyMode, cleanupProxyRules, runCommand } from './proxy/index.js';
+import { RouteManager, cleanupMasquerade, ensureMasquerade, runOnHost, writeCniConfig } from './network/index.js';
+import { type Exec, Proxier, type ProxyMode, cleanupProxyRules } from './proxy/index.js';
 import { NodeServer } from './server.js';
 import type { NodeCredentials } from './kubeconfig.js';
 
@@ -63,7 +63,6 @@ export interface NodeDaemonOptions {
   logger: Logger;
 }
 
-const RUN = { timeoutMs: 10_000, maxOutputBytes: 1 << 20 };
 
 /** The daemon cannot start: what is missing on this host, said plainly. */
 export class NodeStartError extends Error {
@@ -90,10 +89,6 @@ export class NodeDaemon {
     this.api = new ApiClient({ baseUrl: c.servers, caPem: c.caPem, certPem: c.certPem, keyPem: c.keyPem, token: c.token });
     this.cri = new CriClient({ socket: o.containerdSocket });
     this.routes = new RouteManager({ nodeName: o.nodeName, clusterCidr: o.clusterCidr, exec: o.exec, logger: o.logger });
-  }
-
-  private exec(argv: string[], input?: string) {
-    return (this.o.exec ?? runCommand)(argv, input === undefined ? RUN : { ...RUN, input });
   }
 
   get readOnlyPort(): number {
@@ -125,7 +120,7 @@ export class NodeDaemon {
 
     if (o.dns) {
       this.zone = new Zone({ domain: o.clusterDomain, dnsServiceIp: o.clusterDNS });
-      await this.exec(['ip', 'addr', 'replace', `${o.clusterDNS}/32`, 'dev', 'lo']);
+      await runOnHost(o.exec, ['ip', 'addr', 'replace', `${o.clusterDNS}/32`, 'dev', 'lo']);
       this.dnsServer = await DnsServer.start({ zone: this.zone, listenAddresses: [o.clusterDNS], port: o.dnsPort, logger: o.logger });
     }
     if (o.proxy) {
@@ -263,7 +258,7 @@ export class NodeDaemon {
 
 /** `skiff node --cleanup`: removes the Service rules, the masquerade, the pod routes, the DNS address and the pod bridge. */
 export async function cleanupNode(o: { clusterDNS: string; clusterCidr: string; bridge?: string; exec?: Exec }): Promise<{ chains: number; jumps: number }> {
-  const run = (argv: string[]) => (o.exec ?? runCommand)(argv, RUN).catch(() => undefined);
+  const run = (argv: string[]) => runOnHost(o.exec, argv).catch(() => undefined);
   // Whichever mode ran: both are looked for (nft may be missing on a host that only ever used iptables).
   const r = await cleanupProxyRules({ exec: o.exec, mode: 'all' });
   await cleanupMasquerade(o.exec);

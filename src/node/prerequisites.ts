@@ -6,9 +6,10 @@
  */
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { CNI_BIN_DIR } from './containerd/index.js';
 
 /** Where the CNI plugins may be (Debian's package, then the upstream default). */
-export const CNI_BIN_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
+export const CNI_BIN_DIRS = [CNI_BIN_DIR, '/opt/cni/bin'];
 
 interface Need {
   what: string;
@@ -16,7 +17,8 @@ interface Need {
   ok: () => boolean;
 }
 
-function onPath(bin: string): boolean {
+/** Whether `bin` is an executable on PATH (or in the sbin dirs root's PATH may lack). */
+export function onPath(bin: string): boolean {
   const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/sbin', '/sbin', '/usr/bin', '/bin']);
   return dirs.some((d) => {
     try {
@@ -28,7 +30,7 @@ function onPath(bin: string): boolean {
   });
 }
 
-function readable(p: string): boolean {
+export function readable(p: string): boolean {
   try {
     accessSync(p, constants.R_OK);
     return true;

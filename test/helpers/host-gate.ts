@@ -6,12 +6,11 @@
  * absence is a CI bug); missing elsewhere → every test is registered as
  * skipped and the reason is printed at load time.
  */
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { CNI_BIN_DIR } from '../../src/node/containerd/index.js';
+import { onPath, readable } from '../../src/node/prerequisites.js';
 import type { ImplementationFn, TestFn } from 'ava';
 
-/** Where Debian's containernetworking-plugins puts the CNI plugins. */
-export const CNI_BIN_DIR = '/usr/lib/cni';
 
 /** What a host test may need; each entry names a binary or a file, and the Debian package that provides it. */
 export const HOST_NEEDS = {
@@ -32,18 +31,6 @@ export const HOST_NEEDS = {
 
 export type HostNeed = keyof typeof HOST_NEEDS;
 
-function onPath(bin: string): boolean {
-  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter).concat(['/usr/sbin', '/sbin'])) {
-    try {
-      accessSync(join(dir, bin), constants.X_OK);
-      return true;
-    } catch {
-      /* not here */
-    }
-  }
-  return false;
-}
-
 /** Why the host lacks what `needs` names, or null when it has everything. */
 export function hostMissingReason(needs: readonly HostNeed[]): string | null {
   const missing: string[] = [];
@@ -53,13 +40,7 @@ export function hostMissingReason(needs: readonly HostNeed[]): string | null {
     let why: string | null = null;
     if (need.check) why = need.check();
     else if (need.bin && !onPath(need.bin)) why = `${need.bin} not found`;
-    else if (need.file) {
-      try {
-        accessSync(need.file, constants.R_OK);
-      } catch {
-        why = `${need.file} not found`;
-      }
-    }
+    else if (need.file && !readable(need.file)) why = `${need.file} not found`;
     if (why) {
       missing.push(why);
       if (need.pkg) pkgs.add(need.pkg);

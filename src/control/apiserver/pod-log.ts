@@ -23,16 +23,22 @@ export interface KubeletClient {
   keyPem: string;
 }
 
-/** Which container, and the kubelet's query string; a Status error for bad input. */
-export function logRequest(pod: KubeObject, q: URLSearchParams): { container: string; query: string } {
-  const names: string[] = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].map((c: { name: string }) => c.name);
+/** The container a pods/log or pods/exec request names, defaulted to the only app container (upstream's rule). */
+function containerOf(pod: KubeObject, q: URLSearchParams): string {
+  const app: string[] = (pod.spec?.containers ?? []).map((c: { name: string }) => c.name);
+  const all: string[] = [...app, ...(pod.spec?.initContainers ?? []).map((c: { name: string }) => c.name)];
   let container = q.get('container') ?? '';
   if (!container) {
-    const app = (pod.spec?.containers ?? []).map((c: { name: string }) => c.name);
     if (app.length !== 1) throw badRequest(`a container name must be specified for pod ${pod.metadata.name}, choose one of: [${app.join(' ')}]`);
     container = app[0]!;
   }
-  if (!names.includes(container)) throw badRequest(`container ${container} is not valid for pod ${pod.metadata.name}`);
+  if (!all.includes(container)) throw badRequest(`container ${container} is not valid for pod ${pod.metadata.name}`);
+  return container;
+}
+
+/** Which container, and the kubelet's query string; a Status error for bad input. */
+export function logRequest(pod: KubeObject, q: URLSearchParams): { container: string; query: string } {
+  const container = containerOf(pod, q);
   const out = new URLSearchParams();
   for (const k of INT_PARAMS) {
     const v = q.get(k);
@@ -53,14 +59,7 @@ export function logRequest(pod: KubeObject, q: URLSearchParams): { container: st
 
 /** pods/exec: the container (defaulted as for logs) and the kubelet's query (the command and which streams). */
 export function execRequest(pod: KubeObject, q: URLSearchParams): { container: string; query: string } {
-  const app: string[] = (pod.spec?.containers ?? []).map((c: { name: string }) => c.name);
-  const all: string[] = [...app, ...(pod.spec?.initContainers ?? []).map((c: { name: string }) => c.name)];
-  let container = q.get('container') ?? '';
-  if (!container) {
-    if (app.length !== 1) throw badRequest(`a container name must be specified for pod ${pod.metadata.name}, choose one of: [${app.join(' ')}]`);
-    container = app[0]!;
-  }
-  if (!all.includes(container)) throw badRequest(`container ${container} is not valid for pod ${pod.metadata.name}`);
+  const container = containerOf(pod, q);
   const command = q.getAll('command');
   if (command.length === 0) throw badRequest('you must specify at least one command for the container');
   const out = new URLSearchParams();

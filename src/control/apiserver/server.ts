@@ -576,12 +576,7 @@ export class ApiServer {
       const pods = lookupResource('', 'v1', 'pods')!;
       const pod = await this.rest.get({ r: pods, namespace: decodeURIComponent(m[1]!), name: decodeURIComponent(m[2]!) });
       const { container, query } = execRequest(pod, url.searchParams);
-      const nodeName = pod.spec?.nodeName;
-      if (!nodeName) return refuse(badRequest(`pod ${pod.metadata.name} does not have a host assigned`));
-      if (this.o.tls && !this.o.kubeletClient) return refuse(unavailable('this API server has no kubelet client certificate (--kubelet-client-certificate and --kubelet-client-key, or --pki-dir)'));
-      const node = await this.rest.get({ r: lookupResource('', 'v1', 'nodes')!, namespace: '', name: nodeName });
-      const { host, port } = kubeletAddress(node);
-      const path = `/exec/${encodeURIComponent(pod.metadata.namespace!)}/${encodeURIComponent(pod.metadata.name!)}/${encodeURIComponent(container)}?${query}`;
+      const { host, port, path } = await this.kubeletTarget(pod, 'exec', container, query);
       proxyUpgrade(req, socket, head, { host, port, path, tls: this.o.kubeletClient ?? null }, (e) => refuse(unavailable(`cannot reach the kubelet at ${host}:${port}: ${e.message}`)));
     } catch (e) {
       refuse(toApiError(e, this.o.logger));
@@ -591,16 +586,21 @@ export class ApiServer {
   /** pods/log: the container's log, from its node's kubelet (see pod-log.ts). */
   private async podLog(c: Ctx, pod: KubeObject): Promise<void> {
     const { container, query } = logRequest(pod, c.url.searchParams);
-    if (this.o.tls && !this.o.kubeletClient) throw unavailable('this API server has no kubelet client certificate (--kubelet-client-certificate and --kubelet-client-key, or --pki-dir)');
-    const nodeName = pod.spec?.nodeName;
-    if (!nodeName) throw badRequest(`pod ${pod.metadata.name} does not have a host assigned`);
-    const nodes = lookupResource('', 'v1', 'nodes')!;
-    const node = await this.rest.get({ r: nodes, namespace: '', name: nodeName });
-    const { host, port } = kubeletAddress(node);
-    const path = `/containerLogs/${encodeURIComponent(pod.metadata.namespace!)}/${encodeURIComponent(pod.metadata.name!)}/${encodeURIComponent(container)}${query ? `?${query}` : ''}`;
+    const { host, port, path } = await this.kubeletTarget(pod, 'containerLogs', container, query);
     const closed = new AbortController();
     c.res.once('close', () => closed.abort());
     await proxyLog(c.res, { host, port, path }, this.o.kubeletClient ?? null, closed.signal);
+  }
+
+  /** Where the pod's kubelet serves `endpoint` (containerLogs, exec) for one container; Status errors when it cannot be reached. */
+  private async kubeletTarget(pod: KubeObject, endpoint: 'containerLogs' | 'exec', container: string, query: string): Promise<{ host: string; port: number; path: string }> {
+    if (this.o.tls && !this.o.kubeletClient) throw unavailable('this API server has no kubelet client certificate (--kubelet-client-certificate and --kubelet-client-key, or --pki-dir)');
+    const nodeName = pod.spec?.nodeName;
+    if (!nodeName) throw badRequest(`pod ${pod.metadata.name} does not have a host assigned`);
+    const node = await this.rest.get({ r: lookupResource('', 'v1', 'nodes')!, namespace: '', name: nodeName });
+    const { host, port } = kubeletAddress(node);
+    const seg = [pod.metadata.namespace!, pod.metadata.name!, container].map(encodeURIComponent).join('/');
+    return { host, port, path: `/${endpoint}/${seg}${query ? `?${query}` : ''}` };
   }
 
   private fail(res: ServerResponse, e: ApiError): void {

@@ -6,7 +6,7 @@
  * RemovePodSandbox the sandbox's own cgroup may still be busy (its shim exits
  * a moment later), so a removal that left something is retried (see Kubelet).
  */
-import { existsSync, readdirSync, rmdirSync } from 'node:fs';
+import { type Dirent, existsSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CGROUP_FS = '/sys/fs/cgroup';
@@ -15,56 +15,46 @@ export function podCgroupParent(root: string, uid: string): string {
   return `${root.replace(/\/+$/, '')}/pod${uid}`;
 }
 
-/**
- * Removes the pod's (empty) cgroup in every mounted hierarchy; a busy one is
- * left. Returns true when none remains (missing counts as removed).
- */
-export function removePodCgroups(root: string, uid: string): boolean {
-  const rel = podCgroupParent(root, uid);
+/** `rel` in every mounted hierarchy: cgroup v2 (unified) is the mount itself; v1 has one dir per controller. */
+function inEveryHierarchy(rel: string): string[] {
   let ctls: string[];
   try {
     ctls = readdirSync(CGROUP_FS);
   } catch {
-    return true;
+    return [];
   }
+  return [CGROUP_FS, ...ctls.map((c) => join(CGROUP_FS, c))].map((base) => join(base, rel));
+}
+
+/** Removes `dir` and everything below it, deepest first; busy (or missing) dirs stay. */
+function rmTree(dir: string): void {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) if (e.isDirectory()) rmTree(join(dir, e.name));
+  try {
+    rmdirSync(dir);
+  } catch {
+    /* still busy */
+  }
+}
+
+/** Removes a whole cgroup tree (`<root>` and everything below it, in every hierarchy); true when none of it remains. */
+export function removeCgroupTree(root: string): boolean {
+  const rel = root.replace(/^\/+/, '');
+  if (!rel || rel.split('/').includes('..')) return true;
   let left = false;
-  // cgroup v2 (unified) is the mount itself; v1 has one dir per controller.
-  for (const base of [CGROUP_FS, ...ctls.map((c) => join(CGROUP_FS, c))]) {
-    const dir = join(base, rel);
-    try {
-      for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmdirSync(join(dir, e.name));
-      rmdirSync(dir);
-    } catch {
-      /* not in this hierarchy, or still busy */
-    }
+  for (const dir of inEveryHierarchy(rel)) {
+    rmTree(dir);
     if (existsSync(dir)) left = true;
   }
   return !left;
 }
 
-/** Removes a whole cgroup tree (`<root>` and everything below it, in every hierarchy), deepest first; busy dirs stay. */
-export function removeCgroupTree(root: string): void {
-  let ctls: string[];
-  try {
-    ctls = readdirSync(CGROUP_FS);
-  } catch {
-    return;
-  }
-  const rmTree = (dir: string): void => {
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) if (e.isDirectory()) rmTree(join(dir, e.name));
-    try {
-      rmdirSync(dir);
-    } catch {
-      /* still busy */
-    }
-  };
-  const rel = root.replace(/^\/+/, '');
-  if (!rel || rel.includes('..')) return;
-  for (const base of [CGROUP_FS, ...ctls.map((c) => join(CGROUP_FS, c))]) rmTree(join(base, rel));
+/** Removes the pod's cgroups (its parent and the containers' below it); true when none remains. */
+export function removePodCgroups(root: string, uid: string): boolean {
+  return removeCgroupTree(podCgroupParent(root, uid));
 }

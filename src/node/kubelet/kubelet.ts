@@ -232,7 +232,7 @@ export class Kubelet {
     const c = this.containers.get(containerId);
     const w = c ? this.workers.get(c.uid) : undefined;
     if (!w) return;
-    const pod = this.pods.list().find((p) => p.metadata.uid === c!.uid);
+    const pod = w.currentPod;
     if (result === 'failure' && pod) this.events.pod(pod, 'Warning', 'Unhealthy', `${kind[0]!.toUpperCase()}${kind.slice(1)} probe failed: ${message}`);
     if (kind === 'liveness' && result === 'failure') w.livenessFailure(containerId);
     else w.kick();

@@ -129,8 +129,13 @@ export class NodeStatusManager {
     return true;
   }
 
-  private async computeConditions(now: string): Promise<boolean> {
-    const p: Pressure = pressureOf((this.o.sample ?? (() => sampleHost(this.o.rootDir)))());
+  /** The host's figures now; the conditions and the capacity of one report come from the same sample. */
+  private sample(): HostSample {
+    return this.o.sample ? this.o.sample() : sampleHost(this.o.rootDir);
+  }
+
+  private async computeConditions(now: string, s: HostSample): Promise<boolean> {
+    const p: Pressure = pressureOf(s);
     let changed = false;
     changed = this.setCondition('MemoryPressure', p.memory ? 'True' : 'False', p.memory ? 'KubeletHasInsufficientMemory' : 'KubeletHasSufficientMemory', p.memory ? 'kubelet has insufficient memory available' : 'kubelet has sufficient memory available', now) || changed;
     changed = this.setCondition('DiskPressure', p.disk ? 'True' : 'False', p.disk ? 'KubeletHasDiskPressure' : 'KubeletHasNoDiskPressure', p.disk ? 'kubelet has disk pressure' : 'kubelet has no disk pressure', now) || changed;
@@ -152,8 +157,7 @@ export class NodeStatusManager {
 
   private runtimeVersion = '';
 
-  private status(now: string): Json {
-    const s = (this.o.sample ?? (() => sampleHost(this.o.rootDir)))();
+  private status(now: string, s: HostSample): Json {
     const conditions = ['MemoryPressure', 'DiskPressure', 'PIDPressure', 'NetworkUnavailable', 'Ready'].map((type) => {
       const c = this.conditions.get(type)!;
       return { type, status: c.status, lastHeartbeatTime: now, lastTransitionTime: c.since, reason: c.reason, message: c.message };
@@ -184,9 +188,10 @@ export class NodeStatusManager {
   /** Writes the status when a condition changed, when `force`, or when the last report is older than statusReportSeconds. */
   async reportStatus(force: boolean): Promise<void> {
     const now = timestamp(new Date());
-    const changed = await this.computeConditions(now);
+    const sample = this.sample();
+    const changed = await this.computeConditions(now, sample);
     if (!force && !changed && Date.now() - this.lastReport < this.o.statusReportSeconds * 1000) return;
-    this.learn(await this.client.mergePatch(`/api/v1/nodes/${this.o.nodeName}/status`, { status: this.status(now) }));
+    this.learn(await this.client.mergePatch(`/api/v1/nodes/${this.o.nodeName}/status`, { status: this.status(now, sample) }));
     this.lastReport = Date.now();
     this.stats.statusWrites++;
   }
@@ -206,7 +211,8 @@ export class NodeStatusManager {
 
   private async register(): Promise<void> {
     const now = timestamp(new Date());
-    await this.computeConditions(now);
+    const sample = this.sample();
+    await this.computeConditions(now, sample);
     const labels = {
       'kubernetes.io/hostname': this.o.nodeName,
       'kubernetes.io/os': 'linux',
@@ -216,14 +222,14 @@ export class NodeStatusManager {
       ...(this.o.labels ?? {}),
     };
     const spec: Json = this.o.taints?.length ? { taints: this.o.taints } : {};
-    const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: this.o.nodeName, labels }, spec, status: this.status(now) };
+    const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: this.o.nodeName, labels }, spec, status: this.status(now, sample) };
     try {
       this.learn(await this.client.post('/api/v1/nodes', node));
     } catch (e) {
       if (!isKubeApiError(e, 409)) throw e;
       // Registered before (a restarted daemon, or a re-installed host of the same name): take it over.
       this.learn(await this.client.mergePatch(`/api/v1/nodes/${this.o.nodeName}`, { metadata: { labels } }));
-      this.learn(await this.client.mergePatch(`/api/v1/nodes/${this.o.nodeName}/status`, { status: this.status(now) }));
+      this.learn(await this.client.mergePatch(`/api/v1/nodes/${this.o.nodeName}/status`, { status: this.status(now, sample) }));
     }
     this.lastReport = Date.now();
     this.stats.statusWrites++;

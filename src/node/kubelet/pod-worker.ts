@@ -83,6 +83,11 @@ export class PodWorker {
     this.pod = pod;
   }
 
+  /** The pod as last seen (null once it is gone from the API). */
+  get currentPod(): Json | null {
+    return this.gone ? null : this.pod;
+  }
+
   update(pod: Json): void {
     this.pod = pod;
     this.kick();
@@ -179,20 +184,16 @@ export class PodWorker {
       const everRan = containers.length > 0;
       if (sandbox && everRan && pod.spec?.restartPolicy === 'Never') {
         // The sandbox died under containers that must not restart: the pod is over.
-        await this.writeStatus(pod, await this.facts(pod, sandbox, false, '', containers, true));
+        await this.writeStatus(pod, await this.facts(pod, false, '', containers, true));
         return;
       }
       await this.stopAll(sandboxes, containers, 0, false);
-      try {
-        this.volumes = await prepareVolumes(this.env.rootDir, pod, this.env.nodeName, { configMap: this.env.configMap, secret: this.env.secret });
-      } catch (e) {
-        this.env.events.pod(pod, 'Warning', 'FailedMount', e instanceof Error ? e.message : String(e));
-        await this.writeStatus(pod, await this.facts(pod, undefined, false, '', containers, false));
-        this.wakeIn(2000);
+      this.volumes = null;
+      if (!(await this.ensureVolumes(pod))) {
+        await this.writeStatus(pod, await this.facts(pod, false, '', containers, false));
         return;
       }
       mkdirSync(sbCtx.logDirectory, { recursive: true, mode: 0o755 });
-      sbConfig = sandboxConfig(pod, { ...sbCtx, attempt: sandboxes.length });
       let id: string;
       try {
         id = await cri.runPodSandbox(sbConfig);
@@ -202,22 +203,28 @@ export class PodWorker {
       sandbox = (await cri.listPodSandbox({ id }))[0];
       if (!sandbox) throw new Error(`sandbox ${id} vanished after creation`);
     }
-    if (!this.volumes) {
-      try {
-        this.volumes = await prepareVolumes(this.env.rootDir, pod, this.env.nodeName, { configMap: this.env.configMap, secret: this.env.secret });
-      } catch (e) {
-        this.env.events.pod(pod, 'Warning', 'FailedMount', e instanceof Error ? e.message : String(e));
-        this.wakeIn(2000);
-        return;
-      }
-    }
+    // A restarted daemon finds the sandbox running: its volumes are prepared again (idempotent) before any container starts.
+    if (!(await this.ensureVolumes(pod))) return;
     if (!isHostNetwork(pod)) podIP = (await cri.podSandboxStatus(sandbox.id)).ip;
     else podIP = this.env.nodeIP;
 
     const mine = containers.filter((c) => c.podSandboxId === sandbox!.id);
     await this.convergeContainers(pod, sandbox, sbConfig, podIP, mine, containers);
     const all = await cri.listContainers({ labelSelector: { [LABEL_POD_UID]: this.uid } });
-    await this.writeStatus(pod, await this.facts(pod, sandbox, true, podIP, all, false));
+    await this.writeStatus(pod, await this.facts(pod, true, podIP, all, false));
+  }
+
+  /** Prepares the pod's volumes once per sandbox; false (a FailedMount event, a retry soon) when one cannot be made. */
+  private async ensureVolumes(pod: Json): Promise<boolean> {
+    if (this.volumes) return true;
+    try {
+      this.volumes = await prepareVolumes(this.env.rootDir, pod, this.env.nodeName, { configMap: this.env.configMap, secret: this.env.secret });
+      return true;
+    } catch (e) {
+      this.env.events.pod(pod, 'Warning', 'FailedMount', e instanceof Error ? e.message : String(e));
+      this.wakeIn(2000);
+      return false;
+    }
   }
 
   private async failSandbox(pod: Json, reason: string, e: unknown): Promise<void> {
@@ -449,7 +456,7 @@ export class PodWorker {
     await this.stopAll(sandboxes, containers, this.gone ? 0 : this.graceSeconds(pod), false);
     if (!this.gone && !this.deleted) {
       const all = await this.env.cri.listContainers({ labelSelector: { [LABEL_POD_UID]: this.uid } });
-      await this.writeStatus(pod, await this.facts(pod, sandboxes[0], false, '', all, true)).catch(() => undefined);
+      await this.writeStatus(pod, await this.facts(pod, false, '', all, true)).catch(() => undefined);
       try {
         await this.env.api.delete(`/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: this.uid } });
       } catch (e) {
@@ -467,7 +474,7 @@ export class PodWorker {
 
   // ------------------------------------------------------------ status
 
-  private async facts(pod: Json, sandbox: PodSandbox | undefined, sandboxReady: boolean, podIP: string, all: Container[], terminating: boolean): Promise<PodFacts> {
+  private async facts(pod: Json, sandboxReady: boolean, podIP: string, all: Container[], terminating: boolean): Promise<PodFacts> {
     const policy: string = pod.spec?.restartPolicy ?? 'Always';
     const statuses = new Map<string, ContainerStatus>();
     const byName = new Map<string, Container[]>();
@@ -517,7 +524,6 @@ export class PodWorker {
     }
     const app = new Map<string, ContainerFacts>();
     for (const c of (pod.spec?.containers ?? []) as Json[]) app.set(c.name, await one(c, false));
-    void sandbox;
     return { sandboxReady, podIP, hostIP: this.env.nodeIP, init, app, initialized, terminating };
   }
 

@@ -26,10 +26,14 @@ export interface RouteManagerOptions {
 const RUN_TIMEOUT_MS = 10_000;
 const RUN_OUTPUT_MAX = 1 << 20;
 
-/** Runs argv (no shell), failing on a non-zero exit. */
-function run(exec: Exec | undefined, cmd: string, args: string[], input?: string): Promise<CommandResult> {
+/** Runs a host command (`ip`, `iptables`) with the node's bounds, through `exec` when given; fails on a non-zero exit. */
+export function runOnHost(exec: Exec | undefined, argv: string[], input?: string): Promise<CommandResult> {
   const opts = { timeoutMs: RUN_TIMEOUT_MS, maxOutputBytes: RUN_OUTPUT_MAX, ...(input === undefined ? {} : { input }) };
-  return (exec ?? runCommand)([cmd, ...args], opts);
+  return (exec ?? runCommand)(argv, opts);
+}
+
+function run(exec: Exec | undefined, cmd: string, args: string[], input?: string): Promise<CommandResult> {
+  return runOnHost(exec, [cmd, ...args], input);
 }
 
 export class RouteManager {
